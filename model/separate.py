@@ -143,10 +143,8 @@ def apply_exact_sum(stems: np.ndarray, mix: np.ndarray, mode: str, sources: tupl
 
 
 def _record_se_context(model: Any):
-    try:
-        from .se import record_se  # owned by branch `net`
-    except ImportError:  # pragma: no cover - before `net` is merged
-        from .network import record_se
+    from .network import record_se  # owned by branch `net`
+
     return record_se(model)
 
 

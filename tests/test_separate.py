@@ -281,3 +281,32 @@ def test_overlap_add_rolls_without_growing():
         start, block = acc.pop_until(k * 50 + 50)
         assert start == k * 50 and block.shape[-1] == 50
     assert acc.capacity <= 150
+
+
+def test_real_network_progressive_with_se_activations():
+    from model.config import tiny_config
+    from model.network import UnetSEBiSRU, se_layers
+
+    torch.manual_seed(0)
+    model = UnetSEBiSRU(tiny_config(samplerate=8000, segment_seconds=0.5))
+    mix = noise(8000 * 2 + 123)
+    model.train()
+    regions = []
+    result = separate(mix, model, device="cpu", collect_se=True, on_region=lambda s, b: regions.append(b.copy()))
+    assert result.stems.shape == (4, 2, mix.shape[1]) and np.isfinite(result.stems).all()
+    assert model.training  # the caller's mode is restored
+    np.testing.assert_array_equal(np.concatenate(regions, axis=-1), result.stems)
+    names = [name for name, _ in se_layers(model)]
+    assert list(result.se_activations) == names
+    n = result.segments_processed
+    assert n >= 4 and result.se_times_seconds.shape == (n,)
+    assert np.all(np.diff(result.se_times_seconds) > 0)
+    assert 0 < result.se_times_seconds[0] < result.se_times_seconds[-1] < mix.shape[1] / 8000
+    for name, se in se_layers(model):
+        acts = result.se_activations[name]
+        assert acts.shape[0] == n and acts.ndim == 2
+        assert np.all((acts > 0) & (acts < 1))  # sigmoid gates
+    # a second run without collect_se does not record anything
+    plain = separate(mix, model, device="cpu")
+    assert plain.se_activations is None
+    np.testing.assert_allclose(plain.stems, result.stems, atol=1e-5)
