@@ -235,10 +235,7 @@ def separate(
     else:
         raise ValueError(f"out must have shape {(S, C, n_out)} or {(S, C, total)}, got {out.shape}")
 
-    if isinstance(device, torch.device) and device.type == "meta":  # tests of the fallback path
-        torch_device, report = device, DeviceReport(str(device), "meta", "meta", "requested explicitly")
-    else:
-        torch_device, report = select_device(str(device))
+    torch_device, report = select_device(str(device))
     notices: list[str] = []
 
     segment_frames = int(round((segment_seconds or config.segment_seconds) * samplerate))
