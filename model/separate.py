@@ -121,10 +121,12 @@ def _energy_split(stems: np.ndarray, residual: np.ndarray) -> np.ndarray:
     """Share of the residual per stem, (S, 1, n), from each stem's smoothed local energy."""
     energy = np.square(stems, dtype=np.float64).sum(axis=1)  # (S, n)
     n = energy.shape[-1]
-    win = min(ENERGY_WINDOW_FRAMES, n)
-    if win > 1:
-        kernel = np.ones(win) / win
-        energy = np.stack([np.convolve(e, kernel, mode="same") for e in energy])
+    half = min(ENERGY_WINDOW_FRAMES, n) // 2
+    if half > 0:  # centred moving average via cumulative sums: O(n), window shrinks at the edges
+        csum = np.concatenate([np.zeros((energy.shape[0], 1)), np.cumsum(energy, axis=1)], axis=1)
+        idx = np.arange(n)
+        left, right = np.maximum(idx - half, 0), np.minimum(idx + half + 1, n)
+        energy = (csum[:, right] - csum[:, left]) / (right - left)
     total = energy.sum(axis=0, keepdims=True)
     share = np.where(total > 1e-12, energy / np.maximum(total, 1e-30), 1.0 / stems.shape[0])
     return share[:, None, :].astype(np.float32)
