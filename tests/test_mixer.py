@@ -326,3 +326,17 @@ def test_lane_names_and_bad_requests():
     out = np.ones((256, 2), np.float32)
     silent.render(out, 256)  # nothing loaded: silence, no error
     assert np.all(out == 0.0)
+
+
+def test_changing_the_output_rate_resamples_newly_loaded_lanes():
+    stems = _stems()
+    m = StemMixer(SR)
+    m.set_samplerate(48000)
+    assert m.samplerate == 48000 and m.ramp_frames == 240
+    m.load_track(SR, N, ["bass"])
+    m.set_lane("bass", stems["bass"])
+    assert m.duration_frames == 48000
+    m.play()
+    got = _render(m, 4096)
+    assert np.abs(got[:, m.ramp_frames:]).max() > 0.1  # it plays
+    assert m.output_to_source_frames(m.position_frames) == round(4096 * SR / 48000)

@@ -60,7 +60,8 @@ class _Lane:
 class _Track:
     """Lanes of one song plus render-owned state sized for them (swapped in as a whole)."""
 
-    def __init__(self, lanes: list[_Lane], total_frames: int, source_samplerate: int) -> None:
+    def __init__(self, lanes: list[_Lane], total_frames: int, source_samplerate: int,
+                 channels: int, max_block_frames: int) -> None:
         self.lanes = lanes
         self.names = tuple(lane.name for lane in lanes)
         self.index = {name: i for i, name in enumerate(self.names)}
@@ -71,6 +72,12 @@ class _Track:
         self.current_gain = np.zeros(n, dtype=np.float64)  # render-owned: gain reached so far
         self.peak = np.zeros(n, dtype=np.float32)  # render-written levels (linear, with fall-back)
         self.rms = np.zeros(n, dtype=np.float32)
+        # Scratch for render, flat so each block views it as contiguous (lanes, channels, n):
+        # strided slices would make numpy allocate iteration buffers inside the callback.
+        self.lane_flat = np.zeros(n * channels * max_block_frames, dtype=np.float32)
+        self.abs_flat = np.zeros_like(self.lane_flat)
+        self.peak_new = np.zeros(n, dtype=np.float32)
+        self.rms_new = np.zeros(n, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -127,26 +134,15 @@ class StemMixer:
                  ramp_seconds: float = 0.005, meter_fall_db_per_second: float = 24.0) -> None:
         if samplerate <= 0 or channels <= 0 or max_block_frames <= 0:
             raise ValueError("samplerate, channels and max_block_frames must be positive")
-        self.samplerate = int(samplerate)
         self.channels = int(channels)
         self.max_block_frames = int(max_block_frames)
-        self.ramp_frames = max(1, int(round(ramp_seconds * samplerate)))
+        self.ramp_seconds = ramp_seconds
         self.meter_fall_db_per_second = meter_fall_db_per_second
         b, c = self.max_block_frames, self.channels
         # Preallocated scratch, reused by every block.
-        # Flat storage viewed per block as contiguous (lanes, channels, n): strided slices would
-        # make numpy allocate iteration buffers inside the callback.
-        self._acc_flat = np.zeros(c * b, dtype=np.float32)
-        self._lane_flat = np.zeros(0, dtype=np.float32)
-        self._abs_flat = np.zeros(0, dtype=np.float32)
+        self._acc_flat = np.zeros(c * b, dtype=np.float32)  # viewed per block as (channels, n)
         self._gvec = np.zeros(b, dtype=np.float32)  # per-frame gain of one lane
         self._env = np.ones(b, dtype=np.float32)  # transport * master per frame
-        self._ramp_up = np.ones(b, dtype=np.float32)  # 1/R, 2/R, ..., 1, 1, ...
-        r = min(self.ramp_frames, b)
-        self._ramp_up[:r] = np.arange(1, r + 1, dtype=np.float32) / r
-        self._ramp_down = (1.0 - self._ramp_up).astype(np.float32)  # 1-1/R, ..., 0, 0, ...
-        self._peak_new = np.zeros(0, dtype=np.float32)
-        self._rms_new = np.zeros(0, dtype=np.float32)
         self.master_peak = np.zeros(1, dtype=np.float32)
         self._master_peak_new = np.zeros(1, dtype=np.float32)
         self._master_peak_0d = self._master_peak_new[0, ...]  # 0-d view: reduce target
@@ -162,6 +158,25 @@ class StemMixer:
         self._playing = False
         self._master_current = 1.0
         self.blocks_rendered = 0
+        self._configure_rate(samplerate)
+
+    def _configure_rate(self, samplerate: int) -> None:
+        b = self.max_block_frames
+        self.samplerate = int(samplerate)
+        self.ramp_frames = max(1, int(round(self.ramp_seconds * samplerate)))
+        ramp_up = np.ones(b, dtype=np.float32)  # 1/R, 2/R, ..., 1, 1, ...
+        r = min(self.ramp_frames, b)
+        ramp_up[:r] = np.arange(1, r + 1, dtype=np.float32) / r
+        self._ramp_up = ramp_up
+        self._ramp_down = (1.0 - ramp_up).astype(np.float32)  # 1-1/R, ..., 0, 0, ...
+
+    def set_samplerate(self, samplerate: int) -> None:
+        """Change the output rate (the Player does this before its stream starts); drops the track,
+        which must then be loaded again."""
+        if samplerate <= 0:
+            raise ValueError("samplerate must be positive")
+        self.unload()
+        self._configure_rate(samplerate)
 
     # ------------------------------------------------------------------ track setup (GUI thread)
     def load_track(self, source_samplerate: int, total_frames: int, stems: Sequence[str],
@@ -180,12 +195,9 @@ class StemMixer:
             if name == ORIGINAL or name in (lane.name for lane in lanes):
                 raise ValueError(f"duplicate or reserved lane name {name!r}")
             lanes.append(_Lane(name, np.zeros((self.channels, out_frames), np.float32), 0))
-        track = _Track(lanes, out_frames, int(source_samplerate))
+        track = _Track(lanes, out_frames, int(source_samplerate), self.channels,
+                       self.max_block_frames)
         n = len(lanes)
-        self._lane_flat = np.zeros(n * self.channels * self.max_block_frames, dtype=np.float32)
-        self._abs_flat = np.zeros_like(self._lane_flat)
-        self._peak_new = np.zeros(n, dtype=np.float32)
-        self._rms_new = np.zeros(n, dtype=np.float32)
         self.pause()
         old = self._mix.params
         params = replace(_default_params(n), master_gain_db=old.master_gain_db)
@@ -388,10 +400,7 @@ class StemMixer:
             out.fill(0.0)
             return
         lanes_c = len(track.lanes) * self.channels
-        if len(self._lane_flat) < lanes_c * n:  # track swapped between our reads: skip a block
-            out.fill(0.0)
-            return
-        lane_buf = self._lane_flat[:lanes_c * n].reshape(len(track.lanes), self.channels, n)
+        lane_buf = track.lane_flat[:lanes_c * n].reshape(len(track.lanes), self.channels, n)
         acc = self._acc_flat[:self.channels * n].reshape(self.channels, n)
         seek_gen, seek_frame = self._seek_request
         tr_gen, want_play = self._transport_request
@@ -499,15 +508,15 @@ class StemMixer:
                     np.multiply(lane_buf[i, c], gvec[:n], out=lane_buf[i, c])
                 current[i] = g1
         np.add.reduce(lane_buf, axis=0, out=acc)
-        absb = self._abs_flat[:lane_buf.size].reshape(lane_buf.shape[0], -1)  # (L, C*n)
+        absb = track.abs_flat[:lane_buf.size].reshape(lane_buf.shape[0], -1)  # (L, C*n)
         np.abs(lane_buf.reshape(absb.shape), out=absb)
-        np.maximum.reduce(absb, axis=1, out=self._peak_new)
+        np.maximum.reduce(absb, axis=1, out=track.peak_new)
         np.multiply(absb, absb, out=absb)
-        np.add.reduce(absb, axis=1, out=self._rms_new)
-        self._rms_new *= 1.0 / (n * self.channels)
-        np.sqrt(self._rms_new, out=self._rms_new)
-        self._fall(track.peak, self._peak_new, n)
-        self._fall(track.rms, self._rms_new, n)
+        np.add.reduce(absb, axis=1, out=track.rms_new)
+        track.rms_new *= 1.0 / (n * self.channels)
+        np.sqrt(track.rms_new, out=track.rms_new)
+        self._fall(track.peak, track.peak_new, n)
+        self._fall(track.rms, track.rms_new, n)
 
     def _fall(self, level: np.ndarray, new: np.ndarray, n: int) -> None:
         """Meter ballistics: jump up at once, fall at ``meter_fall_db_per_second``."""
