@@ -29,6 +29,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from app.audio.lanes import LaneBuffer, match_channels, prepare_lane
+
 logger = logging.getLogger(__name__)
 
 ORIGINAL = "original"
@@ -45,22 +47,10 @@ def gain_to_db(gain: float) -> float:
     return MIN_GAIN_DB if gain <= 10.0 ** (MIN_GAIN_DB / 20.0) else 20.0 * math.log10(gain)
 
 
-class _Lane:
-    """One full-length lane buffer ``(channels, frames)`` at the output rate, filled progressively."""
-
-    def __init__(self, name: str, samples: np.ndarray, valid_frames: int) -> None:
-        self.name = name
-        self.samples = samples
-        self.valid_frames = valid_frames  # written by the writer thread after the data is in place
-        self._stream = None  # soxr.ResampleStream while regions arrive in order at another rate
-        self._next_source_frame = -1
-        self._stream_out_frame = 0
-
-
 class _Track:
     """Lanes of one song plus render-owned state sized for them (swapped in as a whole)."""
 
-    def __init__(self, lanes: list[_Lane], total_frames: int, source_samplerate: int,
+    def __init__(self, lanes: list[LaneBuffer], total_frames: int, source_samplerate: int,
                  channels: int, max_block_frames: int) -> None:
         self.lanes = lanes
         self.names = tuple(lane.name for lane in lanes)
@@ -187,14 +177,14 @@ class StemMixer:
         if total_frames <= 0:
             raise ValueError("a track needs at least one frame")
         out_frames = self.source_to_output_frames(total_frames, source_samplerate)
-        lanes: list[_Lane] = []
+        lanes: list[LaneBuffer] = []
         if original is not None:
-            lanes.append(_Lane(ORIGINAL, self._prepare(original, source_samplerate, out_frames),
-                               out_frames))
+            lanes.append(LaneBuffer(ORIGINAL, prepare_lane(
+                original, source_samplerate, self.samplerate, self.channels, out_frames), out_frames))
         for name in stems:
             if name == ORIGINAL or name in (lane.name for lane in lanes):
                 raise ValueError(f"duplicate or reserved lane name {name!r}")
-            lanes.append(_Lane(name, np.zeros((self.channels, out_frames), np.float32), 0))
+            lanes.append(LaneBuffer(name, np.zeros((self.channels, out_frames), np.float32), 0))
         track = _Track(lanes, out_frames, int(source_samplerate), self.channels,
                        self.max_block_frames)
         n = len(lanes)
@@ -214,49 +204,16 @@ class StemMixer:
     def set_lane(self, name: str, samples: np.ndarray) -> None:
         """Fill a whole lane at once (e.g. from the cache): ``samples (C, frames)`` at the source rate."""
         track, lane = self._lane(name)
-        data = self._prepare(samples, track.source_samplerate, track.total_frames)
-        lane.valid_frames = 0
-        lane._stream = None
-        lane.samples[...] = data
-        lane.valid_frames = track.total_frames
+        lane.fill(prepare_lane(samples, track.source_samplerate, self.samplerate, self.channels,
+                               track.total_frames))
 
     def write_region(self, name: str, start_frame: int, block: np.ndarray) -> None:
         """Write ``block (C, n)`` (source rate) at source frame ``start_frame`` of lane ``name`` and
         advance its valid frontier. Regions arriving in time order are resampled as one stream (no
         seams); any other order starts a fresh stream. One writer thread at a time."""
         track, lane = self._lane(name)
-        block = self._channels(np.asarray(block, dtype=np.float32))
-        n = block.shape[1]
-        if start_frame < 0 or n == 0:
-            raise ValueError(f"bad region for lane {name!r}: start {start_frame}, {n} frames")
-        src_rate = track.source_samplerate
-        if src_rate == self.samplerate:
-            end = min(start_frame + n, track.total_frames)
-            if end > start_frame:
-                lane.samples[:, start_frame:end] = block[:, :end - start_frame]
-            if start_frame <= lane.valid_frames:
-                lane.valid_frames = max(lane.valid_frames, end)
-            return
-        import soxr  # resampling happens here, never in the callback
-
-        total_src = self.output_to_source_frames(track.total_frames, src_rate)
-        if lane._stream is None or start_frame != lane._next_source_frame:
-            lane._stream = soxr.ResampleStream(src_rate, self.samplerate, self.channels,
-                                               dtype="float32", quality="HQ")
-            lane._stream_out_frame = self.source_to_output_frames(start_frame, src_rate)
-        last = start_frame + n >= total_src
-        out = lane._stream.resample_chunk(np.ascontiguousarray(block.T), last=last).T
-        lane._next_source_frame = start_frame + n
-        pos = lane._stream_out_frame
-        end = min(pos + out.shape[1], track.total_frames)
-        if end > pos:
-            lane.samples[:, pos:end] = out[:, :end - pos]
-        lane._stream_out_frame = pos + out.shape[1]
-        if last:
-            lane._stream = None
-            end = track.total_frames
-        if pos <= lane.valid_frames:
-            lane.valid_frames = max(lane.valid_frames, end)
+        block = match_channels(np.asarray(block, dtype=np.float32), self.channels)
+        lane.write(start_frame, block, track.source_samplerate, self.samplerate, track.total_frames)
 
     def write_stems_region(self, start_frame: int, block: np.ndarray,
                            names: Sequence[str] | None = None) -> None:
@@ -535,7 +492,7 @@ class StemMixer:
             raise ValueError("no track is loaded in the mixer")
         return track
 
-    def _lane(self, name: str) -> tuple[_Track, _Lane]:
+    def _lane(self, name: str) -> tuple[_Track, LaneBuffer]:
         track = self._require_track()
         if name not in track.index:
             raise ValueError(f"no lane named {name!r} (lanes: {', '.join(track.names)})")
@@ -550,32 +507,6 @@ class StemMixer:
 
     def _swap(self, params: MixParams) -> None:
         self._mix = _Mix(self._mix.track, params)
-
-    def _channels(self, samples: np.ndarray) -> np.ndarray:
-        if samples.ndim != 2:
-            raise ValueError(f"expected (channels, frames), got shape {samples.shape}")
-        c = samples.shape[0]
-        if c == self.channels:
-            return samples
-        if c == 1:
-            return np.repeat(samples, self.channels, axis=0)
-        if self.channels == 1:
-            return samples.mean(axis=0, keepdims=True)
-        return samples[: self.channels] if c > self.channels else np.concatenate(
-            [samples, np.repeat(samples[-1:], self.channels - c, axis=0)])
-
-    def _prepare(self, samples: np.ndarray, source_samplerate: int, out_frames: int) -> np.ndarray:
-        """``(C, N)`` at the source rate -> contiguous float32 ``(channels, out_frames)`` at ours."""
-        data = self._channels(np.asarray(samples, dtype=np.float32))
-        if source_samplerate != self.samplerate:
-            import soxr
-
-            data = soxr.resample(np.ascontiguousarray(data.T), source_samplerate, self.samplerate,
-                                 quality="HQ").T
-        result = np.zeros((self.channels, out_frames), dtype=np.float32)
-        m = min(out_frames, data.shape[1])
-        result[:, :m] = data[:, :m]
-        return result
 
 
 def mix_offline(stems: Mapping[str, np.ndarray], gains: Mapping[str, float]) -> np.ndarray:

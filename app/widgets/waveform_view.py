@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets  # PySide6 before pyqtgraph
+from PySide6 import QtCore, QtWidgets  # PySide6 before pyqtgraph
 
 import pyqtgraph as pg  # noqa: E402
 
