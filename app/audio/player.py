@@ -161,7 +161,12 @@ class Player:
 
     @property
     def position_seconds(self) -> float:
-        return self.mixer.position_seconds
+        """What is being heard now: the mixer's cursor minus the output latency while playing
+        (the cursor runs ahead by the device buffer), for the playhead and the readout."""
+        seconds = self.mixer.position_seconds
+        if self.mixer.is_playing and self._stream is not None:
+            seconds = max(0.0, seconds - self.latency_seconds)
+        return seconds
 
     def __enter__(self) -> "Player":
         self.open()
