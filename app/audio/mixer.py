@@ -117,7 +117,9 @@ class StemMixer:
 
     ``samplerate``: output (device) rate in Hz. ``channels``: output channels (2).
     ``max_block_frames``: largest block rendered in one pass (longer requests are split).
-    ``ramp_seconds``: length of the linear gain / transport ramps (no clicks).
+    ``ramp_seconds``: length of the linear gain / transport ramps (no clicks). A seek while playing
+    fades out then in within one block, so blocks should be at least twice the ramp (the Player
+    uses 1024 frames; 5 ms is 220-240 frames).
     """
 
     def __init__(self, samplerate: int = 44100, channels: int = 2, max_block_frames: int = 8192,
@@ -378,13 +380,14 @@ class StemMixer:
             env_steady = False
             env[:n] = self._ramp_down[:n]
             self._play_span(track, mix, lane_buf, 0, ramp)
+            self._playing = False
             if seek_pending:
                 self._seek_applied = seek_gen
                 self.cursor = seek_frame
-                if want_play and n > ramp:  # ... then fade in at the new frame
+                if want_play:  # ... then fade in at the new frame
+                    self._playing = True
                     env[ramp:n] = self._ramp_up[:n - ramp]
                     self._play_span(track, mix, lane_buf, ramp, n - ramp)
-            self._playing = want_play and self._playing
         else:
             if seek_pending:
                 self._seek_applied = seek_gen
