@@ -172,9 +172,10 @@ class WaveformView(QtWidgets.QWidget):
                                    movable=False, pen=pg.mkPen("#ffffff", width=1))
         playhead.setZValue(10)
         plot.addItem(playhead, ignoreBounds=True)
-        label = pg.TextItem(name, color=color, anchor=(0, 0))
+        label = pg.TextItem(name, color=color, anchor=(0, 0), fill=pg.mkBrush(30, 33, 39, 190))
         label.setParentItem(vb)
-        label.setPos(4, 0)
+        label.setZValue(100)  # above the waveform, fixed in the lane's corner
+        label.setPos(4, 2)
         lane = _Lane(name, plot, curve, playhead, region, pending, envelope)
         self._lanes[name] = lane
         if first is None:
