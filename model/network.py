@@ -112,8 +112,8 @@ class EncoderLayer(nn.Module):
         self.se = SE1d(width, cfg.se_reduction) if cfg.attention == "se" else None
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.norm(self.conv(x)))
-        x = F.glu(self.rewrite(x), dim=1)
+        x = F.relu(self.norm(self.conv(x)))  # (B, W, T')
+        x = F.glu(self.rewrite(x), dim=1)  # (B, 2W, T') -> (B, W, T')
         return self.se(x) if self.se is not None else x
 
 
@@ -130,10 +130,10 @@ class DecoderLayer(nn.Module):
         self.norm2 = nn.Identity() if outermost else make_norm(cfg.norm, out_width, cfg.norm_groups)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.glu(self.norm1(self.rewrite(x)), dim=1)
+        x = F.glu(self.norm1(self.rewrite(x)), dim=1)  # (B, 2W, T - context + 1) -> (B, W, ...)
         if self.se is not None:
             x = self.se(x)
-        x = self.conv_tr(x)
+        x = self.conv_tr(x)  # (B, out, (T - context) * s + k)
         return x if self.outermost else F.relu(self.norm2(x))
 
 
