@@ -400,14 +400,13 @@ def discover_dataset(
 
 
 def _fit_channels(x: np.ndarray, channels: int) -> np.ndarray:
-    """(c, n) -> (channels, n): mono is duplicated, extra channels are dropped."""
+    """(c, n) -> (channels, n) with the audio branch's downmix rules (mono duplicated, surround
+    folded down to stereo)."""
     if x.shape[0] == channels:
         return x
-    if x.shape[0] == 1:
-        return np.repeat(x, channels, axis=0)
-    if x.shape[0] > channels:
-        return x[:channels]
-    return np.concatenate([x, np.repeat(x[-1:], channels - x.shape[0], axis=0)])
+    from .audio_io import downmix_matrix
+
+    return (downmix_matrix(x.shape[0], channels) @ x).astype(np.float32)
 
 
 def _read_native(ref: AudioRef, start: int, frames: int) -> np.ndarray:
