@@ -111,7 +111,7 @@ class _Reporter:
 
             self.bar = tqdm(total=event["steps"], initial=event["step"], unit="step", dynamic_ncols=True,
                             desc="training", file=sys.stderr)
-            self._write(f"training {event['parameters'] / 1e6:.1f} M parameters on {event['device']} "
+            self._write(f"training {event['parameters']:,} parameters on {event['device']} "
                         f"({event['precision']}), {event['train_songs']} songs, "
                         f"{event['valid_songs']} held out, from {event['base_model']}"
                         + (f", resumed at step {event['step']}" if event.get("resumed") else ""))
