@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"],
                    help="auto: mixed precision on CUDA, fp32 elsewhere")
     t.add_argument("--workers", type=int, help="data loading processes (default 2; 0 = in the main process)")
+    t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on a busy "
+                   "machine 1 can be much faster)")
     v = parser.add_argument_group("validation and checkpoints")
     v.add_argument("--validate-every", type=int, help="steps between validations (default 500; 0 = never)")
     v.add_argument("--valid-songs", type=int, help="at most this many held-out songs (default 8)")
@@ -78,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 _CONFIG_KEYS = ("data", "out", "name", "base_model", "channels", "depth", "rnn", "norm", "attention",
                 "steps", "batch", "segment_seconds", "lr", "schedule", "warmup_steps", "grad_clip",
-                "seed", "device", "precision", "workers", "validate_every", "valid_songs",
+                "seed", "device", "precision", "workers", "threads", "validate_every", "valid_songs",
                 "valid_seconds", "valid_fraction", "checkpoint_every", "checkpoint_minutes", "log_every")
 
 

@@ -45,6 +45,7 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"             # auto: bf16/fp16 autocast on CUDA, fp32 elsewhere
     workers: int = 2
+    threads: int = 0                    # torch CPU threads (0 = torch's default)
     # scratch-model shape (ignored when fine-tuning: the base model fixes the shape)
     channels: int = 32
     depth: int = 6

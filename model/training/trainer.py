@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 EVENTS_NAME = "events.jsonl"
 #: settings that may change when resuming (everything else must match the checkpoint)
-RESUME_OVERRIDABLE = ("steps", "device", "workers", "validate_every", "checkpoint_every",
+RESUME_OVERRIDABLE = ("steps", "device", "workers", "threads", "validate_every", "checkpoint_every",
                       "checkpoint_minutes", "log_every", "data")
 
 Emit = Callable[[dict[str, Any]], None]
@@ -162,6 +162,8 @@ class Trainer:
         if not cfg.data:
             raise DatasetError("no dataset folder given (--data)")
 
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
         world = ddp.env_world_size()
         requested = cfg.device
         if world > 1 and requested in ("auto", "cuda") and torch.cuda.is_available():
