@@ -52,7 +52,7 @@ def test_sdr_framewise_equals_museval_on_real_excerpts(musdb_excerpts):
     assert len(songs) >= 2
     checked = 0
     for song in songs[:2]:
-        mix, refs = _load_song(song, 3.0)
+        mix, refs = _load_song(song, 2.0)
         estimates = {
             "mixture": mixture_baseline(mix, len(SOURCES)),
             "oracle": oracle_mask_baseline(mix, refs),

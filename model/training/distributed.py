@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -55,7 +56,8 @@ def init_distributed(device_type: str) -> DistInfo:
     if not dist.is_initialized():
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend=backend, init_method="env://")
+        # rank 0 validates alone while the others wait in the next all-reduce: allow long waits
+        dist.init_process_group(backend=backend, init_method="env://", timeout=timedelta(hours=2))
     logger.info("distributed: rank %d/%d (local %d), backend %s", rank, world, local_rank, backend)
     return DistInfo(rank, local_rank, world, backend)
 
