@@ -575,6 +575,23 @@ class ExcerptDataset(_TorchDataset):  # type: ignore[misc,valid-type]
     def __len__(self) -> int:
         return self.length
 
+    #: consecutive failed reads (per process) after which training stops with the error
+    MAX_CONSECUTIVE_FAILURES = 32
+
+    def _read_failed(self, exc: DatasetError) -> None:
+        """A file that went bad mid-run becomes silence for this example (logged once per
+        file); when reads keep failing (the dataset was moved or deleted) raise instead of
+        training on silence."""
+        self._failures = getattr(self, "_failures", 0) + 1
+        warned = self.__dict__.setdefault("_warned", set())
+        key = str(exc).split(":")[0]
+        if key not in warned:
+            warned.add(key)
+            logger.warning("%s (this stem is silent in the examples that use it)", exc)
+        if self._failures >= self.MAX_CONSECUTIVE_FAILURES:
+            raise DatasetError(f"{self._failures} reads in a row failed, last: {exc}; "
+                               "was the dataset moved or deleted?")
+
     def example(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """numpy version of __getitem__: (mixture (C, T), stems (S, C, T))."""
         rng = np.random.default_rng([self.seed, int(index)])
@@ -590,8 +607,9 @@ class ExcerptDataset(_TorchDataset):  # type: ignore[misc,valid-type]
                 starts[k] = int(rng.integers(0, max(1, self.frames[k] - read_len) + 1))
             try:
                 stems[j] = read_stem(self.songs[k], stem, starts[k], read_len, self.samplerate, self.channels)
-            except DatasetError as exc:  # a file that went bad mid-run: silence, logged
-                logger.warning("%s", exc)
+                self._failures = 0
+            except DatasetError as exc:
+                self._read_failed(exc)
         stems, mixture = augment_stems(stems, self.segment_frames, rng, self.augment, train=self.train)
         return mixture, stems
 

@@ -230,3 +230,19 @@ def test_check_dataset_cli(tmp_path, capsys):
     assert data["unusable_songs"] == 4
     assert cli_main(["check-dataset", str(tmp_path / "missing")]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_dataset_deleted_during_training_stops_with_a_clear_error(tmp_path):
+    root = make_musdb_hq(tmp_path / "d", n_train=2, n_valid=0, n_test=0, seconds=1.5)
+    index = discover_dataset(root, valid_fraction=0)
+    ds = ExcerptDataset(index.train, SOURCES, SR, 4410, AugmentConfig(), seed=0)
+    ds.example(0)
+    (index.train[0].stems["bass"][0].path).unlink()  # one bad file: silence, training goes on
+    for i in range(8):
+        ds.example(i)
+    for song in index.train:
+        for f in song.path.iterdir():
+            f.unlink()
+    with pytest.raises(DatasetError, match="moved or deleted"):
+        for i in range(20):
+            ds.example(i)
