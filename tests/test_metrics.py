@@ -53,26 +53,27 @@ def test_sdr_framewise_equals_museval_on_real_excerpts(musdb_excerpts):
     checked = 0
     for song in songs[:2]:
         mix, refs = _load_song(song, 2.0)
-        estimates = {
-            "mixture": mixture_baseline(mix, len(SOURCES)),
-            "oracle": oracle_mask_baseline(mix, refs),
-        }
+        estimates = {"oracle": oracle_mask_baseline(mix, refs)}
+        if song == songs[0]:
+            estimates["mixture"] = mixture_baseline(mix, len(SOURCES))
         for name, est in estimates.items():
             for j, stem in enumerate(SOURCES):
                 ours = sdr_framewise(refs[j], est[j], SR)
                 theirs = _museval_sdr(refs[j], est[j])
                 assert abs(ours - theirs) < 0.01, (song.name, name, stem, ours, theirs)
                 checked += 1
-    assert checked == 16
+    assert checked == 12
 
 
 def test_bss_eval_full_gives_sir_sar(musdb_excerpts):
     pytest.importorskip("scipy")
     mix, refs = _load_song(musdb_excerpts / "test" / "Music Delta - 80s Rock", 1.0)
     est = oracle_mask_baseline(mix, refs)
-    full = bss_eval_full(refs[:, :, :SR], est[:, :, :SR], SR)
+    n = SR // 2  # two stems, half a second: museval's cost grows with stems squared
+    refs, est = refs[[0, 3], :, :n], est[[0, 3], :, :n]
+    full = bss_eval_full(refs, est, SR)
     assert set(full) == {"sdr", "isr", "sir", "sar"}
-    ours = np.array([sdr_framewise(refs[j, :, :SR], est[j, :, :SR], SR) for j in range(4)])
+    ours = np.array([sdr_framewise(refs[j], est[j], SR) for j in range(2)])
     np.testing.assert_allclose(full["sdr"], ours, atol=0.01)
     assert np.all(full["sir"] > full["sdr"] - 0.01)  # SIR ignores artefacts
 

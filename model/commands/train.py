@@ -123,8 +123,8 @@ class _Reporter:
             self.bar.n = event["step"]
             self.bar.set_postfix(loss=f"{event['loss']:.4f}", lr=f"{event['lr']:.2e}", refresh=True)
         elif kind == "validation":
-            sdr = "  ".join(f"{k} {v:.2f}" for k, v in event["sdr"].items())
-            self._write(f"step {event['step']}: validation SDR {sdr} dB (mean {event['mean_sdr']:.2f})"
+            sdr = "  ".join(f"{k} {_db(v)}" for k, v in event["sdr"].items())
+            self._write(f"step {event['step']}: validation SDR {sdr} dB (mean {_db(event['mean_sdr'])})"
                         + ("  * best" if event.get("best") else ""))
         elif kind == "stopped":
             self._write(f"stopped at step {event['step']} (checkpoint saved; continue with --resume)")
@@ -143,6 +143,10 @@ class _Reporter:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _db(v: Any) -> str:
+    return "-" if v is None or v != v else f"{v:.2f}"
 
 
 def _finite(obj: Any) -> bool:

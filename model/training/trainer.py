@@ -73,6 +73,16 @@ class TrainResult:
     elapsed_seconds: float = 0.0
 
 
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def _safe_name(text: str) -> str:
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
     return name or "finetuned"
@@ -126,7 +136,7 @@ class Trainer:
     def emit(self, event: dict[str, Any]) -> None:
         if not self.dist.is_main:
             return
-        event = {"time": round(time.time(), 3), **event}
+        event = _json_safe({"time": round(time.time(), 3), **event})  # NaN -> null
         try:
             with open(self.out / EVENTS_NAME, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(event) + "\n")
