@@ -1,7 +1,7 @@
 """How much faster is the BiSRU bottleneck than BiLSTM / BiGRU, alone and inside the whole network?
 
 Three measurements, each as ratios against a baseline timed in the same run (median of --repeats
-after one warm-up):
+after one warm-up, contenders run round-robin):
 
 1. bottleneck alone: 2-layer bidirectional RNN, input = hidden = --width, (batch, --lengths steps),
    forward + backward. Default width 512 = the bottleneck of channels=16/depth 6 (channels=32 gives
@@ -33,21 +33,27 @@ from model.network import UnetSEBiSRU  # noqa: E402
 from model.sru import BiSRU  # noqa: E402
 
 
-def timed(fn: Callable[[], None], repeats: int, device: torch.device) -> float:
-    """Median seconds of `fn` over `repeats` runs after one warm-up."""
+def timed(fns: dict[str, Callable[[], None]], repeats: int, device: torch.device) -> dict[str, float]:
+    """Median seconds of each function over `repeats` runs after one warm-up each.
+
+    The functions are run round-robin (a, b, c, a, b, c, ...) so that load from other processes
+    on a shared machine hits every contender alike and the ratios stay meaningful.
+    """
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    for fn in fns.values():
         fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    sync()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def rnn_step(rnn: nn.Module, x: torch.Tensor) -> Callable[[], None]:
@@ -74,11 +80,11 @@ def bench_bottleneck(args, device) -> None:
           "forward+backward")
     for length in args.lengths:
         x = torch.randn(args.batch, length, args.width, device=device)
-        times = {}
+        steps = {}
         for kind in ("sru", "lstm", "gru"):
             torch.manual_seed(0)
-            rnn = make_rnn(kind, args.width, 2).to(device)
-            times[kind] = timed(rnn_step(rnn, x), args.repeats, device)
+            steps[kind] = rnn_step(make_rnn(kind, args.width, 2).to(device), x)
+        times = timed(steps, args.repeats, device)
         print(f"   T={length:5d} steps: sru {times['sru'] * 1e3:8.1f} ms | "
               f"lstm/sru {times['lstm'] / times['sru']:5.2f}x | gru/sru {times['gru'] / times['sru']:5.2f}x")
     sizes = {k: params(make_rnn(k, args.width, 2)) for k in ("sru", "lstm", "gru")}
@@ -92,10 +98,11 @@ def bench_scan(args, device) -> None:
     for length in args.lengths:
         x = torch.randn(args.batch, length, args.width, device=device)
         torch.manual_seed(0)
-        rnn = BiSRU(args.width, args.width, 2).to(device)
-        fast = timed(rnn_step(rnn, x), args.repeats, device)
-        rnn.naive = True
-        slow = timed(rnn_step(rnn, x), max(1, args.repeats // 2), device)
+        fast_rnn = BiSRU(args.width, args.width, 2).to(device)
+        slow_rnn = BiSRU(args.width, args.width, 2, naive=True).to(device)
+        slow_rnn.load_state_dict(fast_rnn.state_dict())
+        times = timed({"scan": rnn_step(fast_rnn, x), "loop": rnn_step(slow_rnn, x)}, args.repeats, device)
+        fast, slow = times["scan"], times["loop"]
         print(f"   T={length:5d} steps: scan {fast * 1e3:8.1f} ms | loop/scan {slow / fast:6.2f}x")
 
 
@@ -105,20 +112,24 @@ def bench_network(args, device) -> None:
           f"depth {args.depth}, batch {args.batch}, {args.seconds} s stereo at 44.1 kHz")
     mix = torch.randn(args.batch, 2, frames, device=device)
     target = torch.randn(args.batch, 4, 2, frames, device=device)
-    times, sizes = {}, {}
-    for kind in ("sru", "lstm", "gru"):
-        torch.manual_seed(0)
-        cfg = ModelConfig(channels=args.channels, depth=args.depth, rnn=kind, resample=not args.quick)
-        model = UnetSEBiSRU(cfg).to(device).train()
+    steps, sizes = {}, {}
+
+    def make_step(model: nn.Module) -> Callable[[], None]:
         opt = torch.optim.Adam(model.parameters(), lr=3e-4)
 
         def step() -> None:
             opt.zero_grad(set_to_none=True)
             (model(mix) - target).abs().mean().backward()
             opt.step()
+        return step
 
-        times[kind] = timed(step, args.repeats, device)
+    for kind in ("sru", "lstm", "gru"):
+        torch.manual_seed(0)
+        cfg = ModelConfig(channels=args.channels, depth=args.depth, rnn=kind, resample=not args.quick)
+        model = UnetSEBiSRU(cfg).to(device).train()
+        steps[kind] = make_step(model)
         sizes[kind] = params(model)
+    times = timed(steps, args.repeats, device)
     print(f"   sru {times['sru']:.3f} s/step | lstm/sru {times['lstm'] / times['sru']:5.2f}x | "
           f"gru/sru {times['gru'] / times['sru']:5.2f}x")
     print(f"   parameters: sru {sizes['sru']:,} | lstm {sizes['lstm']:,} | gru {sizes['gru']:,}")
