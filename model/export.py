@@ -1,0 +1,482 @@
+"""Writing stems and combined outputs to WAV/FLAC/MP3, DAW-ready.
+
+- Default format follows the source: its sample rate, and its bit depth (16/24, or 32-bit float
+  for float and 32-bit sources). Lossy sources give 24-bit WAV/FLAC; FLAC cannot hold float, so
+  32 becomes 24 there. Each substitution is reported in the notices.
+- Stems come from the model at its rate and are resampled back (soxr) to the output rate, then
+  trimmed/padded so every file has exactly the source's length, starting at sample 0.
+- No per-stem normalisation. If any output of a track would clip (integer PCM and MP3), all of
+  that track's outputs get one common gain (`ExportReport.common_gain_db`), so the relative levels
+  between stems survive. 32-bit float keeps peaks above 0 dBFS untouched.
+- MP3 goes through libsndfile's own MPEG writer (LAME inside the soundfile wheel) in constant
+  bitrate mode: it gives the exact bitrate asked for and writes the LAME gapless header, so the
+  file decodes to exactly the source's length with no encoder delay. (The `lameenc` package
+  writes no such header: its files decode 1105 frames late and ~1500 frames long, and it needs
+  16-bit input - so it is not used.)
+- Nothing is overwritten without `overwrite=True`; every target of a track is checked before any
+  file is written; files are written to temp files in the destination folder and renamed into
+  place only when all of them succeeded (a failure leaves no temp file and no partial batch).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import soundfile as sf
+
+from .audio_io import SourceInfo, resample, resampled_length
+from .errors import AudioWriteError, OutputExistsError
+from .output_specs import (  # noqa: F401  (re-exported: the contract names them in model.export)
+    PRESETS,
+    OutputSpec,
+    OutputSpecError,
+    minus_spec,
+    others_spec,
+    parse_output_spec,
+    render_one,
+    render_outputs,
+)
+
+logger = logging.getLogger(__name__)
+
+CONTAINERS = ("wav", "flac", "mp3")
+BIT_DEPTHS = (16, 24, 32)
+#: Bitrates offered for MP3 (kbps); the encoder gives exactly these in CBR mode.
+MP3_BITRATES = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+MP3_SAMPLERATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+#: Peak that a common gain brings an over-full track down to (-0.1 dBFS).
+CEILING = 10 ** (-0.1 / 20)
+DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
+TEMPLATE_FIELDS = ("track", "stem", "model", "ext")
+_WRITE_BLOCK = 65_536
+_WAV_LIMIT_BYTES = 0xFFFF_0000  # beyond this RIFF sizes overflow: write RF64 instead
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """What to write. `bit_depth`/`samplerate` None = like the source. 32 = 32-bit float."""
+
+    container: str = "wav"
+    bit_depth: int | None = None
+    samplerate: int | None = None
+    mp3_bitrate_kbps: int = 320
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "container", str(self.container).lower().lstrip("."))
+        if self.container not in CONTAINERS:
+            raise AudioWriteError(f"unknown export format '{self.container}' (choose {', '.join(CONTAINERS)})")
+        if self.bit_depth is not None and self.bit_depth not in BIT_DEPTHS:
+            raise AudioWriteError(f"bit depth must be 16, 24 or 32 (float), not {self.bit_depth}")
+        if self.samplerate is not None and not (8000 <= int(self.samplerate) <= 384_000):
+            raise AudioWriteError(f"export sample rate {self.samplerate} Hz is out of range (8000-384000)")
+        if self.mp3_bitrate_kbps not in MP3_BITRATES:
+            raise AudioWriteError(
+                f"MP3 bitrate {self.mp3_bitrate_kbps} kbps is not offered (choose {', '.join(map(str, MP3_BITRATES))})"
+            )
+
+
+@dataclass(frozen=True)
+class ResolvedFormat:
+    """A concrete file format: everything needed to open the soundfile writer."""
+
+    container: str
+    ext: str
+    samplerate: int
+    bit_depth: int | None  # None for MP3
+    subtype: str
+    mp3_bitrate_kbps: int | None = None
+
+    @property
+    def is_float(self) -> bool:
+        return self.subtype == "FLOAT"
+
+    def describe(self) -> str:
+        if self.container == "mp3":
+            return f"MP3 {self.mp3_bitrate_kbps} kbps, {self.samplerate} Hz"
+        depth = "32-bit float" if self.is_float else f"{self.bit_depth}-bit"
+        return f"{self.container.upper()} {depth}, {self.samplerate} Hz"
+
+
+@dataclass
+class ExportReport:
+    """What `export_track` wrote. `outputs` maps each output name to its file."""
+
+    paths: list[Path]
+    common_gain_db: float
+    notices: list[str] = field(default_factory=list)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    format: ResolvedFormat | None = None
+    peak_dbfs: float = float("-inf")
+
+
+def resolve_format(fmt: ExportFormat, source: SourceInfo | None, samplerate: int) -> tuple[ResolvedFormat, list[str]]:
+    """Turn `fmt` (+ the source it defaults to) into a concrete format and notices for the user.
+
+    `samplerate` is used when neither `fmt` nor `source` gives one.
+    """
+    notices: list[str] = []
+    rate = int(fmt.samplerate or (source.samplerate if source else samplerate))
+    if fmt.container == "mp3":
+        kbps = fmt.mp3_bitrate_kbps
+        if rate not in MP3_SAMPLERATES:
+            new = _mp3_rate_for(rate)
+            notices.append(f"MP3 cannot store {rate} Hz; the MP3 files are written at {new} Hz")
+            rate = new
+        top = _mp3_max_kbps(rate)
+        if kbps > top:
+            notices.append(f"MP3 at {rate} Hz allows at most {top} kbps; using {top} kbps instead of {kbps}")
+            kbps = top
+        return ResolvedFormat("mp3", "mp3", rate, None, "MPEG_LAYER_III", kbps), notices
+    depth = fmt.bit_depth
+    if depth is None:
+        depth = source.bit_depth if source is not None else 24
+        if depth is None:
+            assert source is not None
+            depth = 24
+            notices.append(
+                f"the source is lossy ({source.codec or source.container}); {fmt.container.upper()} files are written as 24-bit"
+            )
+    if fmt.container == "flac" and depth == 32:
+        notices.append("FLAC cannot store 32-bit float; the FLAC files are written as 24-bit")
+        depth = 24
+    if fmt.container == "flac" and rate > 655_350:
+        raise AudioWriteError(f"FLAC cannot store {rate} Hz; choose WAV or a lower sample rate")
+    subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[depth]
+    return ResolvedFormat(fmt.container, fmt.container, rate, depth, subtype), notices
+
+
+def _mp3_rate_for(rate: int) -> int:
+    if rate > 48000:
+        return 44100 if rate % 11025 == 0 else 48000
+    return next(r for r in MP3_SAMPLERATES if r >= rate) if rate > 8000 else 8000
+
+
+def _mp3_max_kbps(rate: int) -> int:
+    return 320 if rate >= 32000 else (160 if rate >= 16000 else 64)
+
+
+def _mp3_compression_level(rate: int, kbps: int) -> float:
+    """libsndfile maps compression level 0..1 linearly onto the CBR bitrate range of the rate."""
+    hi, lo = (320, 32) if rate >= 32000 else ((160, 8) if rate >= 16000 else (64, 8))
+    return min(max((hi - kbps) / (hi - lo), 0.0), 0.999)
+
+
+# --------------------------------------------------------------------------------------------
+# file names
+
+
+_BAD_CHARS = set('<>:"/\\|?*')
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+
+
+def sanitize_name(text: str, max_length: int = 120) -> str:
+    """A string made safe as one file/folder name on Windows, macOS and Linux."""
+    cleaned = "".join("_" if (c in _BAD_CHARS or ord(c) < 32 or ord(c) == 127) else c for c in str(text))
+    cleaned = cleaned.strip().strip(".").strip()
+    if not cleaned:
+        cleaned = "untitled"
+    if cleaned.split(".")[0].upper() in _RESERVED:
+        cleaned = "_" + cleaned
+    return cleaned[:max_length].rstrip(" .") or "untitled"
+
+
+def expand_template(template: str, *, track: str, stem: str, model: str, ext: str) -> Path:
+    """The relative output path for one file. `/` in the template makes sub-folders.
+
+    Field values are sanitised (a track called "AC/DC" cannot create a folder); a template
+    without `{ext}` gets ".{ext}" appended. Raises AudioWriteError for unknown fields,
+    absolute paths or `..`.
+    """
+    fields = _template_fields(template)
+    if "ext" not in fields:
+        template = template + ".{ext}"
+    values = {"track": sanitize_name(track), "stem": sanitize_name(stem), "model": sanitize_name(model), "ext": ext}
+    text = template.format(**values).replace("\\", "/")
+    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+        raise AudioWriteError(f"file-name template '{template}' must give a path relative to the output folder")
+    parts = [part for part in text.split("/") if part not in ("", ".")]
+    if any(part == ".." for part in parts):
+        raise AudioWriteError(f"file-name template '{template}' must not use '..'")
+    if not parts:
+        raise AudioWriteError(f"file-name template '{template}' gives an empty file name")
+    return Path(*[sanitize_name(part, max_length=200) for part in parts])
+
+
+def _template_fields(template: str) -> set[str]:
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise AudioWriteError(f"file-name template '{template}' is malformed ({exc}); use {{track}} {{stem}} {{model}} {{ext}}") from None
+    names: set[str] = set()
+    for _, name, spec, conv in parsed:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS or spec or conv:
+            raise AudioWriteError(
+                f"file-name template '{template}' uses {{{name}}}; allowed fields: "
+                + " ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+            )
+        names.add(name)
+    return names
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+
+
+def _temp_path(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
+
+
+def _write_file(path: Path, samples: np.ndarray, rf: ResolvedFormat, gain: float) -> None:
+    """Write `(channels, frames)` float audio to `path` (already at `rf.samplerate`).
+
+    Samples are scaled by `gain`; for integer and MP3 formats they are then limited to [-1, 1]
+    (libsndfile would otherwise wrap values beyond full scale around).
+    """
+    channels, frames = samples.shape
+    kwargs: dict = {}
+    if rf.container == "mp3":
+        sf_format = "MP3"
+        kwargs = {"compression_level": _mp3_compression_level(rf.samplerate, rf.mp3_bitrate_kbps or 320), "bitrate_mode": "CONSTANT"}
+    elif rf.container == "flac":
+        sf_format = "FLAC"
+    else:
+        data_bytes = frames * channels * (rf.bit_depth or 32) // 8
+        sf_format = "RF64" if data_bytes > _WAV_LIMIT_BYTES else "WAV"
+    limit = not rf.is_float
+    with sf.SoundFile(str(path), "w", rf.samplerate, channels, subtype=rf.subtype, format=sf_format, **kwargs) as f:
+        for start in range(0, frames, _WRITE_BLOCK):
+            block = np.array(samples[:, start : start + _WRITE_BLOCK].T, dtype=np.float32, order="C")
+            if gain != 1.0:
+                block *= np.float32(gain)
+            if limit:
+                np.clip(block, -1.0, 1.0, out=block)
+            f.write(block)
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _commit(jobs: Sequence[tuple[Path, "callable"]], overwrite: bool) -> None:
+    """Write every job to a temp file, then rename all into place; all or nothing.
+
+    `jobs` are `(final_path, writer)` where `writer(temp_path)` writes the file.
+    """
+    _check_targets([p for p, _ in jobs], overwrite)
+    created_dirs: list[Path] = []
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for final, writer in jobs:
+            created_dirs.extend(_make_parents(final.parent))
+            tmp = _temp_path(final)
+            temps.append((tmp, final))
+            writer(tmp)
+        for tmp, final in temps:
+            os.replace(tmp, final)
+    except BaseException as exc:
+        for tmp, _ in temps:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                logger.warning("could not remove temp file %s", tmp)
+        for d in reversed(created_dirs):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        if isinstance(exc, (AudioWriteError, KeyboardInterrupt, SystemExit)):
+            raise
+        where = temps[-1][1] if temps else jobs[0][0]
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise AudioWriteError(f"cannot write '{where}': {reason}; nothing was written") from exc
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    missing = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
+def _check_targets(paths: Sequence[Path], overwrite: bool) -> None:
+    seen: dict[Path, int] = {}
+    for p in paths:
+        key = Path(os.path.normcase(os.path.abspath(p)))
+        if key in seen:
+            raise AudioWriteError(f"two outputs would be written to the same file '{p}'; put {{stem}} in the file-name template")
+        seen[key] = 1
+        if p.is_dir():
+            raise AudioWriteError(f"cannot write '{p}': a folder with that name exists")
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise OutputExistsError(f"'{existing[0]}' already exists{more}; nothing was written (allow overwriting to replace)")
+
+
+def write_audio(
+    path: str | os.PathLike,
+    samples: np.ndarray,
+    samplerate: int,
+    fmt: ExportFormat,
+    overwrite: bool = False,
+) -> Path:
+    """Write float `(channels, frames)` audio at `samplerate` Hz atomically; returns the path.
+
+    `fmt.samplerate` (if set) resamples; `fmt.bit_depth=None` writes 24-bit. Values beyond full
+    scale are limited for integer/MP3 formats (use `export_track` for the common-gain logic).
+    Raises OutputExistsError if the file exists and `overwrite` is False, AudioWriteError otherwise.
+    """
+    final = Path(path)
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 2:
+        raise AudioWriteError(f"cannot write '{final}': samples must be (channels, frames), got {samples.shape}")
+    rf, notices = resolve_format(fmt, None, samplerate)
+    for n in notices:
+        logger.warning("%s: %s", final, n)
+    data = samples if rf.samplerate == samplerate else resample(samples, samplerate, rf.samplerate)
+    _commit([(final, lambda tmp: _write_file(tmp, data, rf, 1.0))], overwrite)
+    return final
+
+
+# --------------------------------------------------------------------------------------------
+# a whole track
+
+
+def export_track(
+    stems: Mapping[str, np.ndarray],
+    mixture: np.ndarray | None,
+    samplerate: int,
+    source: SourceInfo,
+    out_dir: str | os.PathLike,
+    *,
+    track: str | None = None,
+    model_name: str = "model",
+    fmt: ExportFormat = ExportFormat(),
+    template: str = DEFAULT_TEMPLATE,
+    selected: Sequence[str] | None = None,
+    outputs: Iterable[OutputSpec] = (),
+    overwrite: bool = False,
+    avoid_clipping: bool = True,
+) -> ExportReport:
+    """Export stems (+ combined outputs) of one track; all files or none.
+
+    `stems` map names to float `(channels, frames)` at `samplerate` (the model's rate);
+    `mixture` is the input at that rate (needed by mix-minus and residual outputs). Each file is
+    resampled to the output rate and has exactly `source.frames` frames when written at the
+    source's rate (the proportional, rounded length otherwise). `selected` picks stems (None =
+    all, [] = none); `track` defaults to the source's file name without extension.
+    """
+    specs = list(outputs)
+    names = list(stems) if selected is None else list(selected)
+    for name in names:
+        if name not in stems:
+            raise OutputSpecError(f"unknown stem '{name}' (this model produces: {', '.join(stems)})")
+    all_specs = [OutputSpec(n, ((n, 1.0),)) for n in names] + specs
+    if not all_specs:
+        raise AudioWriteError("nothing to export: no stems selected and no combined outputs")
+    seen: set[str] = set()
+    for spec in all_specs:
+        if spec.name in seen:
+            raise OutputSpecError(f"two outputs are both called '{spec.name}'")
+        seen.add(spec.name)
+
+    rf, notices = resolve_format(fmt, source, samplerate)
+    track = track or _track_name(source.path)
+    out_root = Path(out_dir)
+    targets = [out_root / expand_template(template, track=track, stem=s.name, model=model_name, ext=rf.ext) for s in all_specs]
+    _check_targets(targets, overwrite)  # early, before any resampling work
+
+    # Outputs are linear in the signals, so resample each needed signal once and combine after.
+    target_frames = resampled_length(source.frames, source.samplerate, rf.samplerate)
+    needed = {src for spec in all_specs for src, _ in spec.terms}
+    for src in sorted(needed - {"mixture", "residual"} - set(stems)):
+        raise OutputSpecError(f"an output uses the stem '{src}', which this model does not produce (has: {', '.join(stems)})")
+    if needed & {"mixture", "residual"} and mixture is None:
+        raise OutputSpecError("mix-minus and residual outputs need the mixture, but none was given")
+    base: dict[str, np.ndarray] = {}
+    frames_in = None
+    for name in stems:
+        if name in needed or "residual" in needed:
+            base[name] = _to_output(stems[name], samplerate, rf.samplerate, target_frames)
+            frames_in = stems[name].shape[1]
+    mix = None
+    if mixture is not None and needed & {"mixture", "residual"}:
+        mix = _to_output(mixture, samplerate, rf.samplerate, target_frames)
+        frames_in = mixture.shape[1]
+    if frames_in is not None:
+        expected_in = resampled_length(source.frames, source.samplerate, samplerate)
+        if abs(frames_in - expected_in) > 2:
+            notices.append(
+                f"the stems are {frames_in} frames long but the source is {expected_in} at {samplerate} Hz; "
+                "the exported files were padded/trimmed to the source's length"
+            )
+
+    cache: dict[str, np.ndarray] = {}
+    peak = 0.0
+    for spec in all_specs:
+        peak = max(peak, float(np.max(np.abs(render_one(spec, base, mix, cache)), initial=0.0)))
+    peak_dbfs = 20 * math.log10(peak) if peak > 0 else float("-inf")
+    gain = 1.0
+    if peak > 1.0:
+        if rf.is_float:
+            notices.append(f"peaks reach {peak_dbfs:+.1f} dBFS; kept unchanged in 32-bit float (lower the level in your DAW)")
+        elif avoid_clipping:
+            gain = CEILING / peak
+            notices.append(
+                f"the loudest output peaks at {peak_dbfs:+.1f} dBFS; all {len(all_specs)} outputs were lowered together "
+                f"by {-20 * math.log10(gain):.2f} dB so none clips (their relative levels are unchanged)"
+            )
+        else:
+            notices.append(f"outputs peak at {peak_dbfs:+.1f} dBFS and were clipped at 0 dBFS (clipping protection is off)")
+    common_gain_db = 20 * math.log10(gain)
+
+    def writer_for(spec: OutputSpec):
+        def write(tmp: Path) -> None:
+            _write_file(tmp, render_one(spec, base, mix, cache), rf, gain)
+
+        return write
+
+    _commit([(t, writer_for(s)) for t, s in zip(targets, all_specs)], overwrite)
+    for n in notices:
+        logger.info("%s", n)
+    logger.info("exported %d file(s) for '%s' as %s", len(targets), track, rf.describe())
+    return ExportReport(
+        paths=list(targets),
+        common_gain_db=common_gain_db,
+        notices=notices,
+        outputs={s.name: t for s, t in zip(all_specs, targets)},
+        format=rf,
+        peak_dbfs=peak_dbfs,
+    )
+
+
+def _track_name(path: Path) -> str:
+    name = Path(path).name
+    if name.lower().endswith(".stem.mp4"):
+        return name[: -len(".stem.mp4")]
+    return Path(name).stem
+
+
+def _to_output(signal: np.ndarray, from_rate: int, to_rate: int, frames: int) -> np.ndarray:
+    """Resample `(C, N)` to `to_rate` and trim/zero-pad to exactly `frames` frames."""
+    x = np.asarray(signal, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"signals must be (channels, frames), got {x.shape}")
+    y = resample(x, from_rate, to_rate) if from_rate != to_rate else x
+    if y.shape[1] == frames:
+        return y
+    out = np.zeros((y.shape[0], frames), dtype=np.float32)
+    n = min(frames, y.shape[1])
+    out[:, :n] = y[:, :n]
+    return out
