@@ -1,0 +1,109 @@
+"""The player area of the window: waveform lanes, per-stem controls, transport, audio output.
+
+Glue between a `Track` (model-rate arrays filled progressively) and the `player` branch's parts:
+`StemMixer` (one cursor, pure numpy), the sounddevice `Player`, `WaveformView`, `StemLane` and
+`Transport`. The GUI polls the mixer (position, levels) with a QTimer; it never blocks on audio.
+All frame numbers this panel exchanges with the window are *track* frames (model rate); the
+mixer's output-rate frames are converted here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from .audio.mixer import ORIGINAL, StemMixer
+from .track import Track
+
+logger = logging.getLogger(__name__)
+
+POLL_MS = 33
+
+
+class PlayerPanel(QWidget):
+    """See module doc. `seeked(track_frame)` when the user moves the playhead."""
+
+    seeked = Signal(int)
+    selection_changed = Signal(object)
+
+    def __init__(self, enable_audio: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("playerPanel")
+        self.track: Track | None = None
+        self.drag_paths: Callable[[str], list[str]] | None = None
+        self.audio = None
+        samplerate = 44100
+        if enable_audio:
+            from .audio.player import Player
+
+            self.audio = Player()
+            samplerate = self.audio.samplerate or samplerate
+        self.mixer = StemMixer(samplerate=samplerate)
+        if self.audio is not None:
+            self.audio.set_mixer(self.mixer)
+        self.status = QLabel("")
+        self.status.setObjectName("hint")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 4)
+        layout.addWidget(self.status)
+        self.timer = QTimer(self)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self._poll)
+        self.timer.start()
+
+    # -- track ----------------------------------------------------------------------------------
+    def set_track(self, track: Track) -> None:
+        self.track = track
+        self.mixer.load_track(track.samplerate, track.frames, list(track.sources),
+                              original=track.mixture)
+        for i, name in enumerate(track.sources):
+            if track.complete:
+                self.mixer.set_lane(name, track.stems[i])
+            else:
+                for a, b in track.coverage:
+                    self.mixer.write_region(name, a, track.stems[i, :, a:b])
+
+    def region_ready(self, start: int, end: int) -> None:
+        track = self.track
+        if track is None:
+            return
+        for i, name in enumerate(track.sources):
+            self.mixer.write_region(name, start, track.stems[i, :, start:end])
+
+    def refresh(self) -> None:
+        """The track's stems are complete (or replaced): make every lane whole."""
+        track = self.track
+        if track is None:
+            return
+        if track.complete:
+            for i, name in enumerate(track.sources):
+                if self.mixer.valid_frames(name) < self.mixer.duration_frames:
+                    self.mixer.set_lane(name, track.stems[i])
+
+    # -- queries used by the window -----------------------------------------------------------
+    def selection(self) -> tuple[int, int] | None:
+        return None
+
+    def loop_selection(self) -> None:
+        pass
+
+    def mix_gains(self) -> dict[str, float]:
+        """Linear gain per lane as heard now ("mixture" for the original lane)."""
+        gains = self.mixer.target_gains()
+        return {("mixture" if k == ORIGINAL else k): v for k, v in gains.items()}
+
+    def prepare_screenshot(self) -> None:
+        pass
+
+    def _poll(self) -> None:
+        pass
+
+    def close_audio(self) -> None:
+        self.timer.stop()
+        self.mixer.pause()
+        if self.audio is not None:
+            self.audio.close()
