@@ -1,0 +1,1 @@
+"""Playback: the pure-numpy StemMixer (one cursor for all lanes) and the sounddevice Player."""

@@ -1,0 +1,586 @@
+"""StemMixer: every lane of a track mixed from one cursor in one ``render`` call (pure numpy).
+
+Layouts and units
+-----------------
+- Lanes are stored as float32 ``(channels, frames)`` arrays at the mixer's **output** rate
+  (``StemMixer.samplerate``, the sound device's rate). Material handed in at another rate (the
+  model's 44.1 kHz) is resampled once, outside the audio callback, when it is loaded or written.
+- ``render(out, frames)`` fills ``out``: float32 ``(frames, channels)`` (what PortAudio hands the
+  callback). All public frame numbers (cursor, seek, loop) are output-rate frames; use
+  ``source_to_output_frames`` / ``output_to_source_frames`` to convert from track frames.
+
+Threads
+-------
+The GUI thread (single writer) builds immutable ``_Mix`` snapshots (track + per-lane gains) and
+request tuples (seek ``(generation, frame)``, transport ``(generation, playing)``) and swaps them in by
+reference. The audio thread only reads those references, owns the cursor and the current ramp
+state, and writes levels into preallocated arrays. ``render`` allocates no arrays, takes no locks,
+logs nothing and emits nothing. Progressive separation writes regions into preallocated
+full-length lane buffers (``write_region``), then advances the lane's "valid up to" frame;
+stems play silence beyond it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from typing import Mapping, Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+ORIGINAL = "original"
+MIN_GAIN_DB = -96.0  # at or below this a lane is silent
+
+
+def db_to_gain(gain_db: float) -> float:
+    """Linear amplitude for ``gain_db`` (0.0 at or below MIN_GAIN_DB)."""
+    return 0.0 if gain_db <= MIN_GAIN_DB else float(10.0 ** (gain_db / 20.0))
+
+
+def gain_to_db(gain: float) -> float:
+    """dBFS of a linear amplitude (MIN_GAIN_DB for silence)."""
+    return MIN_GAIN_DB if gain <= 10.0 ** (MIN_GAIN_DB / 20.0) else 20.0 * math.log10(gain)
+
+
+class _Lane:
+    """One full-length lane buffer ``(channels, frames)`` at the output rate, filled progressively."""
+
+    def __init__(self, name: str, samples: np.ndarray, valid_frames: int) -> None:
+        self.name = name
+        self.samples = samples
+        self.valid_frames = valid_frames  # written by the writer thread after the data is in place
+        self._stream = None  # soxr.ResampleStream while regions arrive in order at another rate
+        self._next_source_frame = -1
+        self._stream_out_frame = 0
+
+
+class _Track:
+    """Lanes of one song plus render-owned state sized for them (swapped in as a whole)."""
+
+    def __init__(self, lanes: list[_Lane], total_frames: int, source_samplerate: int) -> None:
+        self.lanes = lanes
+        self.names = tuple(lane.name for lane in lanes)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        self.total_frames = total_frames
+        self.source_samplerate = source_samplerate
+        self.is_original = tuple(name == ORIGINAL for name in self.names)
+        n = len(lanes)
+        self.current_gain = np.zeros(n, dtype=np.float64)  # render-owned: gain reached so far
+        self.peak = np.zeros(n, dtype=np.float32)  # render-written levels (linear, with fall-back)
+        self.rms = np.zeros(n, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class MixParams:
+    """What the user set: per-lane dB gain / mute / solo, A/B source, master gain, loop."""
+
+    gains_db: tuple[float, ...]
+    muted: tuple[bool, ...]
+    soloed: tuple[bool, ...]
+    listen_original: bool = False
+    master_gain_db: float = 0.0
+    loop: tuple[int, int] | None = None  # output frames [start, end)
+
+
+class _Mix:
+    """Immutable snapshot: a track, the params and the linear target gain of every lane."""
+
+    def __init__(self, track: _Track | None, params: MixParams) -> None:
+        self.track = track
+        self.params = params
+        self.master = db_to_gain(params.master_gain_db)
+        self.loop = params.loop
+        if track is None:
+            self.target = np.zeros(0)
+            return
+        any_solo = any(s for s, o in zip(params.soloed, track.is_original) if not o)
+        target = np.zeros(len(track.names), dtype=np.float64)
+        for i, is_orig in enumerate(track.is_original):
+            if params.muted[i]:
+                continue
+            if is_orig:
+                audible = params.listen_original
+            else:
+                audible = not params.listen_original and (params.soloed[i] or not any_solo)
+            if audible:
+                target[i] = db_to_gain(params.gains_db[i])
+        target.flags.writeable = False
+        self.target = target
+
+
+def _default_params(n: int) -> MixParams:
+    return MixParams(gains_db=(0.0,) * n, muted=(False,) * n, soloed=(False,) * n)
+
+
+class StemMixer:
+    """Mixes the original and stem lanes from one integer cursor; see the module docstring.
+
+    ``samplerate``: output (device) rate in Hz. ``channels``: output channels (2).
+    ``max_block_frames``: largest block rendered in one pass (longer requests are split).
+    ``ramp_seconds``: length of the linear gain / transport ramps (no clicks).
+    """
+
+    def __init__(self, samplerate: int = 44100, channels: int = 2, max_block_frames: int = 8192,
+                 ramp_seconds: float = 0.005, meter_fall_db_per_second: float = 24.0) -> None:
+        if samplerate <= 0 or channels <= 0 or max_block_frames <= 0:
+            raise ValueError("samplerate, channels and max_block_frames must be positive")
+        self.samplerate = int(samplerate)
+        self.channels = int(channels)
+        self.max_block_frames = int(max_block_frames)
+        self.ramp_frames = max(1, int(round(ramp_seconds * samplerate)))
+        self.meter_fall_db_per_second = meter_fall_db_per_second
+        b, c = self.max_block_frames, self.channels
+        # Preallocated scratch, reused by every block.
+        # Flat storage viewed per block as contiguous (lanes, channels, n): strided slices would
+        # make numpy allocate iteration buffers inside the callback.
+        self._acc_flat = np.zeros(c * b, dtype=np.float32)
+        self._lane_flat = np.zeros(0, dtype=np.float32)
+        self._abs_flat = np.zeros(0, dtype=np.float32)
+        self._gvec = np.zeros(b, dtype=np.float32)  # per-frame gain of one lane
+        self._env = np.ones(b, dtype=np.float32)  # transport * master per frame
+        self._ramp_up = np.ones(b, dtype=np.float32)  # 1/R, 2/R, ..., 1, 1, ...
+        r = min(self.ramp_frames, b)
+        self._ramp_up[:r] = np.arange(1, r + 1, dtype=np.float32) / r
+        self._ramp_down = (1.0 - self._ramp_up).astype(np.float32)  # 1-1/R, ..., 0, 0, ...
+        self._peak_new = np.zeros(0, dtype=np.float32)
+        self._rms_new = np.zeros(0, dtype=np.float32)
+        self.master_peak = np.zeros(1, dtype=np.float32)
+        self._master_peak_new = np.zeros(1, dtype=np.float32)
+        self._master_peak_0d = self._master_peak_new[0, ...]  # 0-d view: reduce target
+        self._master_abs = np.zeros((b, c), dtype=np.float32)
+        # Shared references (GUI writes, audio thread reads).
+        self._mix = _Mix(None, _default_params(0))
+        self._seek_request: tuple[int, int] = (0, 0)
+        self._transport_request: tuple[int, bool] = (0, False)
+        # Audio-thread-owned state.
+        self.cursor = 0
+        self._seek_applied = 0
+        self._transport_applied = 0
+        self._playing = False
+        self._master_current = 1.0
+        self.blocks_rendered = 0
+
+    # ------------------------------------------------------------------ track setup (GUI thread)
+    def load_track(self, source_samplerate: int, total_frames: int, stems: Sequence[str],
+                   original: np.ndarray | None = None) -> None:
+        """Replace the lanes: an ``original`` lane (if given, ``(C, total_frames)`` at
+        ``source_samplerate``) and empty full-length stem lanes named ``stems`` that fill in via
+        ``write_region`` / ``set_lane``. Stops playback and moves the cursor to 0."""
+        if total_frames <= 0:
+            raise ValueError("a track needs at least one frame")
+        out_frames = self.source_to_output_frames(total_frames, source_samplerate)
+        lanes: list[_Lane] = []
+        if original is not None:
+            lanes.append(_Lane(ORIGINAL, self._prepare(original, source_samplerate, out_frames),
+                               out_frames))
+        for name in stems:
+            if name == ORIGINAL or name in (lane.name for lane in lanes):
+                raise ValueError(f"duplicate or reserved lane name {name!r}")
+            lanes.append(_Lane(name, np.zeros((self.channels, out_frames), np.float32), 0))
+        track = _Track(lanes, out_frames, int(source_samplerate))
+        n = len(lanes)
+        self._lane_flat = np.zeros(n * self.channels * self.max_block_frames, dtype=np.float32)
+        self._abs_flat = np.zeros_like(self._lane_flat)
+        self._peak_new = np.zeros(n, dtype=np.float32)
+        self._rms_new = np.zeros(n, dtype=np.float32)
+        self.pause()
+        old = self._mix.params
+        params = replace(_default_params(n), master_gain_db=old.master_gain_db)
+        self._mix = _Mix(track, params)
+        self.seek(0)
+        logger.info("mixer: %d lanes, %d frames at %d Hz (source %d Hz)", n, out_frames,
+                    self.samplerate, source_samplerate)
+
+    def unload(self) -> None:
+        """Drop the track (render outputs silence)."""
+        self.pause()
+        self._mix = _Mix(None, replace(_default_params(0), master_gain_db=self._mix.params.master_gain_db))
+
+    def set_lane(self, name: str, samples: np.ndarray) -> None:
+        """Fill a whole lane at once (e.g. from the cache): ``samples (C, frames)`` at the source rate."""
+        track, lane = self._lane(name)
+        data = self._prepare(samples, track.source_samplerate, track.total_frames)
+        lane.valid_frames = 0
+        lane._stream = None
+        lane.samples[...] = data
+        lane.valid_frames = track.total_frames
+
+    def write_region(self, name: str, start_frame: int, block: np.ndarray) -> None:
+        """Write ``block (C, n)`` (source rate) at source frame ``start_frame`` of lane ``name`` and
+        advance its valid frontier. Regions arriving in time order are resampled as one stream (no
+        seams); any other order starts a fresh stream. One writer thread at a time."""
+        track, lane = self._lane(name)
+        block = self._channels(np.asarray(block, dtype=np.float32))
+        n = block.shape[1]
+        if start_frame < 0 or n == 0:
+            raise ValueError(f"bad region for lane {name!r}: start {start_frame}, {n} frames")
+        src_rate = track.source_samplerate
+        if src_rate == self.samplerate:
+            end = min(start_frame + n, track.total_frames)
+            if end > start_frame:
+                lane.samples[:, start_frame:end] = block[:, :end - start_frame]
+            if start_frame <= lane.valid_frames:
+                lane.valid_frames = max(lane.valid_frames, end)
+            return
+        import soxr  # resampling happens here, never in the callback
+
+        total_src = self.output_to_source_frames(track.total_frames, src_rate)
+        if lane._stream is None or start_frame != lane._next_source_frame:
+            lane._stream = soxr.ResampleStream(src_rate, self.samplerate, self.channels,
+                                               dtype="float32", quality="HQ")
+            lane._stream_out_frame = self.source_to_output_frames(start_frame, src_rate)
+        last = start_frame + n >= total_src
+        out = lane._stream.resample_chunk(np.ascontiguousarray(block.T), last=last).T
+        lane._next_source_frame = start_frame + n
+        pos = lane._stream_out_frame
+        end = min(pos + out.shape[1], track.total_frames)
+        if end > pos:
+            lane.samples[:, pos:end] = out[:, :end - pos]
+        lane._stream_out_frame = pos + out.shape[1]
+        if last:
+            lane._stream = None
+            end = track.total_frames
+        if pos <= lane.valid_frames:
+            lane.valid_frames = max(lane.valid_frames, end)
+
+    def write_stems_region(self, start_frame: int, block: np.ndarray,
+                           names: Sequence[str] | None = None) -> None:
+        """``on_region``-shaped helper: ``block (S, C, n)`` for the stems ``names`` (default: the
+        stem lanes in load order)."""
+        track = self._require_track()
+        names = names or [n for n in track.names if n != ORIGINAL]
+        if len(names) != block.shape[0]:
+            raise ValueError(f"{block.shape[0]} stems in the region, {len(names)} lanes named")
+        for i, name in enumerate(names):
+            self.write_region(name, start_frame, block[i])
+
+    def valid_frames(self, name: str) -> int:
+        """Output frames of lane ``name`` that hold separated audio (from frame 0)."""
+        return self._lane(name)[1].valid_frames
+
+    # ------------------------------------------------------------------ controls (GUI thread)
+    @property
+    def lane_names(self) -> tuple[str, ...]:
+        track = self._mix.track
+        return track.names if track else ()
+
+    @property
+    def params(self) -> MixParams:
+        return self._mix.params
+
+    def set_gain_db(self, name: str, gain_db: float) -> None:
+        self._set_lane_field(name, "gains_db", float(gain_db))
+
+    def set_mute(self, name: str, muted: bool) -> None:
+        self._set_lane_field(name, "muted", bool(muted))
+
+    def set_solo(self, name: str, soloed: bool) -> None:
+        self._set_lane_field(name, "soloed", bool(soloed))
+
+    def set_listen_original(self, listen: bool) -> None:
+        """A/B: True plays only the original lane, False only the stems."""
+        self._swap(replace(self._mix.params, listen_original=bool(listen)))
+
+    def set_master_gain_db(self, gain_db: float) -> None:
+        self._swap(replace(self._mix.params, master_gain_db=float(gain_db)))
+
+    def set_loop(self, start_frame: int, end_frame: int) -> None:
+        """Loop output frames [start_frame, end_frame): reaching ``end_frame`` wraps to
+        ``start_frame`` sample-accurately (only when the cursor crosses the end from inside)."""
+        track = self._require_track()
+        start = max(0, min(int(start_frame), track.total_frames))
+        end = max(0, min(int(end_frame), track.total_frames))
+        if end - start < 16:
+            raise ValueError(f"loop region too short: {start}..{end}")
+        self._swap(replace(self._mix.params, loop=(start, end)))
+
+    def clear_loop(self) -> None:
+        self._swap(replace(self._mix.params, loop=None))
+
+    def target_gains(self) -> dict[str, float]:
+        """Linear gain each lane is heading to (what "export what I hear" should apply)."""
+        mix = self._mix
+        if mix.track is None:
+            return {}
+        return {n: float(g) * mix.master for n, g in zip(mix.track.names, mix.target)}
+
+    # ------------------------------------------------------------------ transport (GUI thread)
+    def play(self) -> None:
+        track = self._mix.track
+        if track is not None and self.position_frames >= track.total_frames:
+            loop = self._mix.loop
+            self.seek(loop[0] if loop else 0)
+        gen = self._transport_request[0] + 1
+        self._transport_request = (gen, True)
+
+    def pause(self) -> None:
+        self._transport_request = (self._transport_request[0] + 1, False)
+
+    def stop(self) -> None:
+        """Pause and return to the start (of the loop when one is set)."""
+        self.pause()
+        loop = self._mix.loop
+        self.seek(loop[0] if loop else 0)
+
+    def seek(self, frame: int) -> None:
+        """Request the cursor to move to output ``frame``; applied at the next block with a short
+        fade when audible."""
+        track = self._mix.track
+        total = track.total_frames if track else 0
+        frame = max(0, min(int(frame), total))
+        self._seek_request = (self._seek_request[0] + 1, frame)
+
+    @property
+    def is_playing(self) -> bool:
+        gen, want = self._transport_request
+        return want if gen != self._transport_applied else self._playing
+
+    @property
+    def position_frames(self) -> int:
+        """Cursor in output frames (a pending seek's target until the next block applies it)."""
+        gen, frame = self._seek_request
+        return frame if gen != self._seek_applied else self.cursor
+
+    @property
+    def position_seconds(self) -> float:
+        return self.position_frames / self.samplerate
+
+    @property
+    def duration_frames(self) -> int:
+        track = self._mix.track
+        return track.total_frames if track else 0
+
+    def levels(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """(lane names, peak, rms) linear post-fader levels with meter fall-back; the arrays are
+        the live ones the audio thread writes (copy them if you keep them)."""
+        track = self._mix.track
+        if track is None:
+            return (), np.zeros(0, np.float32), np.zeros(0, np.float32)
+        return track.names, track.peak, track.rms
+
+    # ------------------------------------------------------------------ conversions
+    def source_to_output_frames(self, frames: int, source_samplerate: int | None = None) -> int:
+        rate = source_samplerate or (self._mix.track.source_samplerate if self._mix.track else self.samplerate)
+        return int(frames) if rate == self.samplerate else int(round(frames * self.samplerate / rate))
+
+    def output_to_source_frames(self, frames: int, source_samplerate: int | None = None) -> int:
+        rate = source_samplerate or (self._mix.track.source_samplerate if self._mix.track else self.samplerate)
+        return int(frames) if rate == self.samplerate else int(round(frames * rate / self.samplerate))
+
+    # ------------------------------------------------------------------ audio thread
+    def render(self, out: np.ndarray, frames: int) -> None:
+        """Fill ``out[:frames]`` (float32 ``(frames, channels)``) with the next block. Audio thread
+        only; allocates no arrays."""
+        done = 0
+        while done < frames:
+            n = min(self.max_block_frames, frames - done)
+            self._render_block(out[done:done + n], n)
+            done += n
+        self.blocks_rendered += 1
+
+    def _render_block(self, out: np.ndarray, n: int) -> None:
+        mix = self._mix
+        track = mix.track
+        if track is None:
+            out.fill(0.0)
+            return
+        lanes_c = len(track.lanes) * self.channels
+        if len(self._lane_flat) < lanes_c * n:  # track swapped between our reads: skip a block
+            out.fill(0.0)
+            return
+        lane_buf = self._lane_flat[:lanes_c * n].reshape(len(track.lanes), self.channels, n)
+        acc = self._acc_flat[:self.channels * n].reshape(self.channels, n)
+        seek_gen, seek_frame = self._seek_request
+        tr_gen, want_play = self._transport_request
+        seek_pending = seek_gen != self._seek_applied
+        if tr_gen != self._transport_applied:
+            self._transport_applied = tr_gen
+            transport_change = want_play != self._playing
+        else:
+            want_play = self._playing
+            transport_change = False
+        env = self._env
+        lane_buf.fill(0.0)
+        ramp = min(self.ramp_frames, n)
+        # Plan: which output span plays which source frames, and the transport envelope.
+        env_steady = True
+        if self._playing and (seek_pending or (transport_change and not want_play)):
+            # fade out where we are over `ramp` frames ...
+            env_steady = False
+            env[:n] = self._ramp_down[:n]
+            self._play_span(track, mix, lane_buf, 0, ramp)
+            if seek_pending:
+                self._seek_applied = seek_gen
+                self.cursor = seek_frame
+                if want_play and n > ramp:  # ... then fade in at the new frame
+                    env[ramp:n] = self._ramp_up[:n - ramp]
+                    self._play_span(track, mix, lane_buf, ramp, n - ramp)
+            self._playing = want_play and self._playing
+        else:
+            if seek_pending:
+                self._seek_applied = seek_gen
+                self.cursor = seek_frame
+            if transport_change and want_play:
+                self._playing = True
+                env_steady = False
+                env[:n] = self._ramp_up[:n]
+            if not self._playing:
+                out.fill(0.0)
+                track.peak *= 0.0
+                track.rms *= 0.0
+                self.master_peak *= 0.0
+                self._settle_gains(track, mix)
+                return
+            self._play_span(track, mix, lane_buf, 0, n)
+        self._mix_lanes(track, mix, lane_buf, acc, n)
+        # master gain (ramped when it changed) times the transport envelope
+        target_master = mix.master
+        if target_master != self._master_current:
+            if env_steady:
+                env[:n] = 1.0
+                env_steady = False
+            gvec = self._gvec
+            np.multiply(self._ramp_up[:n], target_master - self._master_current, out=gvec[:n])
+            gvec[:n] += self._master_current
+            env[:n] *= gvec[:n]
+            self._master_current = target_master
+        gain = target_master if env_steady else env[:n]
+        for c in range(self.channels):  # per channel: a transposed/broadcast out= would buffer
+            np.multiply(acc[c], gain, out=out[:, c])
+        np.abs(out, out=self._master_abs[:n])
+        np.maximum.reduce(self._master_abs[:n], axis=None, out=self._master_peak_0d)
+        self._fall(self.master_peak, self._master_peak_new, n)
+
+    def _play_span(self, track: _Track, mix: _Mix, lane_buf: np.ndarray, offset: int,
+                   length: int) -> None:
+        """Copy ``length`` frames from the cursor into the lane scratch at ``offset``, wrapping at the
+        loop end and stopping at the end of the track. Gains are applied later, per lane."""
+        lanes = track.lanes
+        loop = mix.loop
+        total = track.total_frames
+        while length > 0:
+            cur = self.cursor
+            stop = total
+            if loop is not None and loop[0] <= cur < loop[1]:
+                stop = loop[1]
+            take = min(length, stop - cur)
+            if take <= 0:
+                if stop == total:  # end of the track: silence from here, stop playing
+                    self._playing = False
+                    return
+                self.cursor = loop[0]
+                continue
+            for i, lane in enumerate(lanes):
+                valid = min(cur + take, lane.valid_frames) - cur
+                if valid > 0:
+                    np.copyto(lane_buf[i, :, offset:offset + valid], lane.samples[:, cur:cur + valid])
+            self.cursor = cur + take
+            offset += take
+            length -= take
+
+    def _mix_lanes(self, track: _Track, mix: _Mix, lane_buf: np.ndarray, acc: np.ndarray,
+                   n: int) -> None:
+        """Apply each lane's (ramped) gain in ``lane_buf (L, C, n)``, sum into ``acc (C, n)``, meter."""
+        target = mix.target
+        current = track.current_gain
+        gvec = self._gvec
+        for i in range(len(track.lanes)):
+            g0 = float(current[i])  # Python floats: numpy float64 scalars would force a
+            g1 = float(target[i])  # float64 result and a casting buffer
+            if g0 == g1:
+                if g1 == 0.0:
+                    lane_buf[i].fill(0.0)
+                elif g1 != 1.0:
+                    lane_buf[i] *= g1
+            else:
+                np.multiply(self._ramp_up[:n], g1 - g0, out=gvec[:n])
+                gvec[:n] += g0
+                for c in range(self.channels):  # 1-D ops: broadcasting would buffer
+                    np.multiply(lane_buf[i, c], gvec[:n], out=lane_buf[i, c])
+                current[i] = g1
+        np.add.reduce(lane_buf, axis=0, out=acc)
+        absb = self._abs_flat[:lane_buf.size].reshape(lane_buf.shape[0], -1)  # (L, C*n)
+        np.abs(lane_buf.reshape(absb.shape), out=absb)
+        np.maximum.reduce(absb, axis=1, out=self._peak_new)
+        np.multiply(absb, absb, out=absb)
+        np.add.reduce(absb, axis=1, out=self._rms_new)
+        self._rms_new *= 1.0 / (n * self.channels)
+        np.sqrt(self._rms_new, out=self._rms_new)
+        self._fall(track.peak, self._peak_new, n)
+        self._fall(track.rms, self._rms_new, n)
+
+    def _fall(self, level: np.ndarray, new: np.ndarray, n: int) -> None:
+        """Meter ballistics: jump up at once, fall at ``meter_fall_db_per_second``."""
+        level *= 10.0 ** (-self.meter_fall_db_per_second * n / self.samplerate / 20.0)
+        np.maximum(level, new, out=level)
+
+    def _settle_gains(self, track: _Track, mix: _Mix) -> None:
+        """While paused nothing is heard, so gains jump straight to their targets."""
+        np.copyto(track.current_gain, mix.target)
+        self._master_current = mix.master
+
+    # ------------------------------------------------------------------ helpers
+    def _require_track(self) -> _Track:
+        track = self._mix.track
+        if track is None:
+            raise ValueError("no track is loaded in the mixer")
+        return track
+
+    def _lane(self, name: str) -> tuple[_Track, _Lane]:
+        track = self._require_track()
+        if name not in track.index:
+            raise ValueError(f"no lane named {name!r} (lanes: {', '.join(track.names)})")
+        return track, track.lanes[track.index[name]]
+
+    def _set_lane_field(self, name: str, field: str, value: object) -> None:
+        track, _ = self._lane(name)
+        params = self._mix.params
+        values = list(getattr(params, field))
+        values[track.index[name]] = value
+        self._swap(replace(params, **{field: tuple(values)}))
+
+    def _swap(self, params: MixParams) -> None:
+        self._mix = _Mix(self._mix.track, params)
+
+    def _channels(self, samples: np.ndarray) -> np.ndarray:
+        if samples.ndim != 2:
+            raise ValueError(f"expected (channels, frames), got shape {samples.shape}")
+        c = samples.shape[0]
+        if c == self.channels:
+            return samples
+        if c == 1:
+            return np.repeat(samples, self.channels, axis=0)
+        if self.channels == 1:
+            return samples.mean(axis=0, keepdims=True)
+        return samples[: self.channels] if c > self.channels else np.concatenate(
+            [samples, np.repeat(samples[-1:], self.channels - c, axis=0)])
+
+    def _prepare(self, samples: np.ndarray, source_samplerate: int, out_frames: int) -> np.ndarray:
+        """``(C, N)`` at the source rate -> contiguous float32 ``(channels, out_frames)`` at ours."""
+        data = self._channels(np.asarray(samples, dtype=np.float32))
+        if source_samplerate != self.samplerate:
+            import soxr
+
+            data = soxr.resample(np.ascontiguousarray(data.T), source_samplerate, self.samplerate,
+                                 quality="HQ").T
+        result = np.zeros((self.channels, out_frames), dtype=np.float32)
+        m = min(out_frames, data.shape[1])
+        result[:, :m] = data[:, :m]
+        return result
+
+
+def mix_offline(stems: Mapping[str, np.ndarray], gains: Mapping[str, float]) -> np.ndarray:
+    """Reference mix for tests and "export what I hear": sum of ``stems[name] (C, N) * gains[name]``."""
+    total = None
+    for name, g in gains.items():
+        if g == 0.0 or name not in stems:
+            continue
+        part = np.asarray(stems[name], dtype=np.float64) * g
+        total = part if total is None else total + part
+    if total is None:
+        first = next(iter(stems.values()))
+        return np.zeros_like(first, dtype=np.float32)
+    return total.astype(np.float32)
