@@ -60,12 +60,10 @@ class PlayerPanel(QWidget):
         self.track = track
         self.mixer.load_track(track.samplerate, track.frames, list(track.sources),
                               original=track.mixture)
+        # Whole lanes from the start (zeros where nothing is separated yet): regions then become
+        # audible wherever they land, so separation can restart ahead of the playhead.
         for i, name in enumerate(track.sources):
-            if track.complete:
-                self.mixer.set_lane(name, track.stems[i])
-            else:
-                for a, b in track.coverage:
-                    self.mixer.write_region(name, a, track.stems[i, :, a:b])
+            self.mixer.set_lane(name, track.stems[i])
 
     def region_ready(self, start: int, end: int) -> None:
         track = self.track
@@ -75,14 +73,39 @@ class PlayerPanel(QWidget):
             self.mixer.write_region(name, start, track.stems[i, :, start:end])
 
     def refresh(self) -> None:
-        """The track's stems are complete (or replaced): make every lane whole."""
+        """The track's stems were replaced as a whole: reload every lane."""
         track = self.track
         if track is None:
             return
-        if track.complete:
-            for i, name in enumerate(track.sources):
-                if self.mixer.valid_frames(name) < self.mixer.duration_frames:
-                    self.mixer.set_lane(name, track.stems[i])
+        for i, name in enumerate(track.sources):
+            self.mixer.set_lane(name, track.stems[i])
+
+    # -- controls (what the lane widgets do; also used by tests and the window) ---------------
+    def set_mute(self, name: str, muted: bool) -> None:
+        self.mixer.set_mute(name, muted)
+
+    def set_solo(self, name: str, soloed: bool) -> None:
+        self.mixer.set_solo(name, soloed)
+
+    def set_gain_db(self, name: str, gain_db: float) -> None:
+        self.mixer.set_gain_db(name, gain_db)
+
+    def set_listen_original(self, listen: bool) -> None:
+        self.mixer.set_listen_original(listen)
+
+    def seek_frame(self, track_frame: int) -> None:
+        """Move the playhead to a track frame (model rate)."""
+        self.mixer.seek(self.mixer.source_to_output_frames(track_frame))
+        self.seeked.emit(int(track_frame))
+
+    def drag_mime(self, stem: str):
+        """Mime data for dragging `stem` out of the window: the URL of a WAV file."""
+        from PySide6.QtCore import QMimeData, QUrl
+
+        mime = QMimeData()
+        paths = self.drag_paths(stem) if self.drag_paths else []
+        mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
+        return mime
 
     # -- queries used by the window -----------------------------------------------------------
     def selection(self) -> tuple[int, int] | None:

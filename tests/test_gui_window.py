@@ -28,6 +28,8 @@ def render(mixer, frames: int) -> np.ndarray:
 
 def heard_at(mixer, start: int, frames: int = 2048) -> np.ndarray:
     """What the mixer plays for [start, start+frames) once ramps have settled: (C, frames)."""
+    mixer.pause()
+    render(mixer, 1024)                     # let a running playback fade out first
     mixer.seek(start - 1024)
     mixer.play()
     render(mixer, 1024)                     # fade-in / gain ramps happen here
@@ -71,6 +73,8 @@ def test_open_separate_lanes_and_mix(qtbot, make_window, stemdeck_home, song):
     window.player.set_listen_original(False)
 
     # seek: the cursor moves and playback continues from there
+    mixer.pause()
+    render(mixer, 1024)
     window.player.seek_frame(SR)
     assert mixer.position_frames == SR
     mixer.play()
