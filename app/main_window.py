@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self._update_actions()
         QTimer.singleShot(0, self._load_devices)
+        QTimer.singleShot(0, self.player.open_audio)
 
     # -- layout -------------------------------------------------------------------------------
     def _build_central(self) -> None:

@@ -36,15 +36,12 @@ class PlayerPanel(QWidget):
         self.track: Track | None = None
         self.drag_paths: Callable[[str], list[str]] | None = None
         self.audio = None
-        samplerate = 44100
+        self.mixer = StemMixer(samplerate=44100)
         if enable_audio:
             from .audio.player import Player
 
-            self.audio = Player()
-            samplerate = self.audio.samplerate or samplerate
-        self.mixer = StemMixer(samplerate=samplerate)
-        if self.audio is not None:
-            self.audio.set_mixer(self.mixer)
+            self.audio = Player(44100)
+            self.mixer = self.audio.mixer
         self.status = QLabel("")
         self.status.setObjectName("hint")
         layout = QVBoxLayout(self)
@@ -122,8 +119,23 @@ class PlayerPanel(QWidget):
     def prepare_screenshot(self) -> None:
         pass
 
+    def open_audio(self) -> None:
+        """Open the sound output (called once the window is up). Before any track is loaded."""
+        if self.audio is None:
+            self.status.setText("Playback is off.")
+            return
+        if self.audio.open():
+            self.mixer = self.audio.mixer
+            if self.track is not None:
+                self.set_track(self.track)
+            self.status.setText("")
+        else:
+            self.status.setText(f"Playback unavailable: {self.audio.unavailable_reason}. "
+                                "You can still separate, view and export.")
+
     def _poll(self) -> None:
-        pass
+        if self.audio is not None:
+            self.audio.poll()
 
     def close_audio(self) -> None:
         self.timer.stop()
