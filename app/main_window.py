@@ -301,7 +301,6 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _track_completed(self, track: Track) -> None:
-        self.player.refresh()
         if track.device_text:
             self.device_label.setText(f"ran on {track.device_text}")
         if track.se_activations:

@@ -57,17 +57,23 @@ class PlayerPanel(QWidget):
         self.track = track
         self.mixer.load_track(track.samplerate, track.frames, list(track.sources),
                               original=track.mixture)
-        # Whole lanes from the start (zeros where nothing is separated yet): regions then become
-        # audible wherever they land, so separation can restart ahead of the playhead.
-        for i, name in enumerate(track.sources):
-            self.mixer.set_lane(name, track.stems[i])
+        if track.coverage:  # from the cache, or partly separated already
+            for i, name in enumerate(track.sources):
+                self.mixer.set_lane(name, track.stems[i])
 
     def region_ready(self, start: int, end: int) -> None:
         track = self.track
         if track is None:
             return
+        out_start = self.mixer.source_to_output_frames(start)
         for i, name in enumerate(track.sources):
-            self.mixer.write_region(name, start, track.stems[i, :, start:end])
+            if out_start > self.mixer.valid_frames(name) + 1:
+                # Separation restarted ahead of the playhead: the mixer only plays lanes up to a
+                # contiguous frontier, so make this lane whole once (zeros where not yet separated);
+                # later regions land anywhere and are audible at once.
+                self.mixer.set_lane(name, track.stems[i])
+            else:
+                self.mixer.write_region(name, start, track.stems[i, :, start:end])
 
     def refresh(self) -> None:
         """The track's stems were replaced as a whole: reload every lane."""

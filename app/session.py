@@ -350,13 +350,16 @@ class SeparationSession(QObject):
         """Make sure the whole requested range is in the track (regions normally did it)."""
         stems = np.asarray(result.stems)
         end = track.frames if req.end_frame is None else req.end_frame
-        if stems.shape[-1] == track.frames:
-            block = stems[..., req.start_frame:end]
-        else:
-            block = stems[..., : end - req.start_frame]
-        s, e = track.write_region(req.start_frame, block)
-        if track is self.track and e > s:
-            self.region_ready.emit(s, e)
+        if any(a <= req.start_frame and end <= b for a, b in track.coverage):
+            stems = None  # every region already arrived through on_region
+        if stems is not None:
+            if stems.shape[-1] == track.frames:
+                block = stems[..., req.start_frame:end]
+            else:
+                block = stems[..., : end - req.start_frame]
+            s, e = track.write_region(req.start_frame, block)
+            if track is self.track and e > s:
+                self.region_ready.emit(s, e)
         se = getattr(result, "se_activations", None)
         if se:
             times = np.asarray(getattr(result, "se_times_seconds", None) if
@@ -378,7 +381,8 @@ class SeparationSession(QObject):
             return
         meta = {"path": str(track.path), "model": track.model_name, "device": track.device_text}
         cache, key = self.cache, item.key
-        stems, sources, sr = track.stems.copy(), track.sources, track.samplerate
+        # no copy: reset_stems() gives the track a new array, so this one stays as it is
+        stems, sources, sr = track.stems, track.sources, track.samplerate
         se, times = track.se_activations, track.se_times_seconds
         job = FunctionJob("caching stems", lambda cancel: cache.put(key, stems, sources, sr, meta,
                                                                     se, times))

@@ -65,7 +65,9 @@ class Track:
     def __post_init__(self) -> None:
         self.path = Path(self.path)
         self.mixture = np.ascontiguousarray(self.mixture, dtype=np.float32)
-        self.stems = np.zeros((len(self.sources),) + self.mixture.shape, dtype=np.float32)
+        # touch every page now (in the loading worker), not on the GUI thread as regions arrive
+        self.stems = np.empty((len(self.sources),) + self.mixture.shape, dtype=np.float32)
+        self.stems[...] = 0.0
 
     @property
     def name(self) -> str:
@@ -102,7 +104,8 @@ class Track:
         self.coverage = [(0, self.frames)]
 
     def reset_stems(self) -> None:
-        self.stems[...] = 0.0
+        # a new array: a cache writer may still be reading the old one
+        self.stems = np.zeros_like(self.stems)
         self.coverage = []
         self.se_activations = None
         self.se_times_seconds = None
