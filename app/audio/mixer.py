@@ -463,21 +463,18 @@ class StemMixer:
         total = track.total_frames
         while length > 0:
             cur = self.cursor
-            stop = total
-            if loop is not None and loop[0] <= cur < loop[1]:
-                stop = loop[1]
+            looping = loop is not None and loop[0] <= cur < loop[1]
+            stop = loop[1] if looping else total
             take = min(length, stop - cur)
-            if take <= 0:
-                if stop == total:  # end of the track: silence from here, stop playing
-                    self._playing = False
-                    return
-                self.cursor = loop[0]
-                continue
+            if take <= 0:  # end of the track: silence from here, stop playing
+                self._playing = False
+                return
             for i, lane in enumerate(lanes):
                 valid = min(cur + take, lane.valid_frames) - cur
                 if valid > 0:
                     np.copyto(lane_buf[i, :, offset:offset + valid], lane.samples[:, cur:cur + valid])
-            self.cursor = cur + take
+            cur += take
+            self.cursor = loop[0] if looping and cur == stop else cur
             offset += take
             length -= take
 
