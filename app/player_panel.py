@@ -18,6 +18,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .audio.mixer import ORIGINAL, StemMixer
 from .track import Track
+from .widgets.envelope import EnvelopePyramid
+from .widgets.waveform_view import WaveformView
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +44,25 @@ class PlayerPanel(QWidget):
 
             self.audio = Player(44100)
             self.mixer = self.audio.mixer
+        self._selection: tuple[int, int] | None = None
+        self._last_frame = -1
         self.status = QLabel("")
         self.status.setObjectName("hint")
+        self.waveform = WaveformView()
+        self.waveform.seekRequested.connect(self.seek_frame)
+        self.waveform.loopChanged.connect(self._loop_changed)
+        self.waveform.loopCleared.connect(self._loop_cleared)
+        self.controls = QVBoxLayout()
+        self.controls.setContentsMargins(0, 0, 0, 0)
+        self.controls.setSpacing(2)
+        lanes = QHBoxLayout()
+        lanes.setContentsMargins(0, 0, 0, 0)
+        lanes.addLayout(self.controls)
+        lanes.addWidget(self.waveform, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 4)
         layout.addWidget(self.status)
+        layout.addLayout(lanes, 1)
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self._poll)
@@ -60,6 +76,18 @@ class PlayerPanel(QWidget):
         if track.coverage:  # from the cache, or partly separated already
             for i, name in enumerate(track.sources):
                 self.mixer.set_lane(name, track.stems[i])
+        self._selection = None
+        envelopes = getattr(track, "envelopes", {}) or {}
+        self.waveform.set_track(track.samplerate, track.frames)
+        self.waveform.add_lane(ORIGINAL, envelope=envelopes.get(ORIGINAL)
+                               or EnvelopePyramid.from_samples(track.mixture))
+        for i, name in enumerate(track.sources):
+            env = envelopes.get(name)
+            if env is None:
+                env = (EnvelopePyramid.from_samples(track.stems[i]) if track.coverage else
+                       EnvelopePyramid(track.frames, raw=track.stems[i]))
+            self.waveform.add_lane(name, envelope=env)
+        self.selection_changed.emit(None)
 
     def region_ready(self, start: int, end: int) -> None:
         track = self.track
@@ -74,6 +102,7 @@ class PlayerPanel(QWidget):
                 self.mixer.set_lane(name, track.stems[i])
             else:
                 self.mixer.write_region(name, start, track.stems[i, :, start:end])
+            self.waveform.update_lane_region(name, start, track.stems[i, :, start:end])
 
     def refresh(self) -> None:
         """The track's stems were replaced as a whole: reload every lane."""
@@ -99,6 +128,7 @@ class PlayerPanel(QWidget):
     def seek_frame(self, track_frame: int) -> None:
         """Move the playhead to a track frame (model rate)."""
         self.mixer.seek(self.mixer.source_to_output_frames(track_frame))
+        self.waveform.set_playhead(int(track_frame))
         self.seeked.emit(int(track_frame))
 
     def drag_mime(self, stem: str):
@@ -112,10 +142,36 @@ class PlayerPanel(QWidget):
 
     # -- queries used by the window -----------------------------------------------------------
     def selection(self) -> tuple[int, int] | None:
-        return None
+        """The A–B region in track frames, or None."""
+        return self._selection
+
+    def set_selection(self, start: int, end: int) -> None:
+        """Select (and loop) [start, end) track frames, as a Shift+drag on the waveform does."""
+        self.waveform.set_loop(start, end)
+        self._loop_changed(start, end)
 
     def loop_selection(self) -> None:
-        pass
+        """Play the A–B region in a loop, starting at A."""
+        if self._selection is None:
+            return
+        a, b = self._selection
+        self.seek_frame(a)
+        self.mixer.play()
+
+    def _loop_changed(self, start: int, end: int) -> None:
+        self._selection = (int(start), int(end))
+        conv = self.mixer.source_to_output_frames
+        try:
+            self.mixer.set_loop(conv(start), conv(end))
+        except ValueError:  # too short to loop
+            pass
+        self.selection_changed.emit(self._selection)
+
+    def _loop_cleared(self) -> None:
+        self._selection = None
+        if self.mixer.duration_frames:
+            self.mixer.clear_loop()
+        self.selection_changed.emit(None)
 
     def mix_gains(self) -> dict[str, float]:
         """Linear gain per lane as heard now ("mixture" for the original lane)."""
@@ -139,9 +195,19 @@ class PlayerPanel(QWidget):
             self.status.setText(f"Playback unavailable: {self.audio.unavailable_reason}. "
                                 "You can still separate, view and export.")
 
+    def position_frame(self) -> int:
+        """Playhead in track frames."""
+        return self.mixer.output_to_source_frames(self.mixer.position_frames)
+
     def _poll(self) -> None:
         if self.audio is not None:
             self.audio.poll()
+        if self.track is None:
+            return
+        frame = self.position_frame()
+        if frame != self._last_frame:
+            self._last_frame = frame
+            self.waveform.set_playhead(frame)
 
     def close_audio(self) -> None:
         self.timer.stop()

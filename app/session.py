@@ -27,7 +27,8 @@ from PySide6.QtCore import QObject, Signal
 from .cache import ResultCache
 from .jobs import FunctionJob, JobRunner, ModelHolder, SeparationJob, SeparationRequest
 from .settings import Settings
-from .song_io import LoadResult, describe_device, expand_paths, load_song, separate_to_cache
+from .song_io import (LoadResult, describe_device, expand_paths, load_song, quality_id,
+                      separate_to_cache)
 from .track import Track
 
 logger = logging.getLogger(__name__)
@@ -129,12 +130,6 @@ class SeparationSession(QObject):
         self.model = res.model
         track = res.track
         item.key = res.key
-        if res.cached is not None:
-            track.set_stems(res.cached.stems)
-            track.se_activations = res.cached.se_activations
-            track.se_times_seconds = res.cached.se_times_seconds
-            track.device_text = str(res.cached.meta.get("device", ""))
-            track.from_cache = True
         self.track = track
         self.playhead_frame = 0
         self.settings.add_recent_file(item.path)
@@ -247,9 +242,12 @@ class SeparationSession(QObject):
 
     def _start_job(self, item: QueueItem, track: Track, start: int, end: int) -> None:
         quality = self.quality_settings()
-        qid = repr(sorted(quality.items())) + self.model.name
-        if track.quality_id and track.quality_id != qid:
-            track.reset_stems()
+        qid = quality_id(quality, self.model.name)
+        if track.quality_id and track.quality_id != qid and track.coverage:
+            track.reset_stems()   # other settings: start over (and show empty lanes again)
+            track.quality_id = qid
+            if track is self.track:
+                self.track_opened.emit(track)
         track.quality_id = qid
         track.model_name = self.model.name
         request = SeparationRequest(

@@ -50,6 +50,11 @@ class LoadResult:
 
 
 
+def quality_id(quality: dict[str, Any], model_name: str) -> str:
+    """Identity of the settings stems were made with (different -> they are redone)."""
+    return repr(sorted(quality.items())) + "|" + model_name
+
+
 def describe_device(report: Any) -> str:
     """'cuda:0 (NVIDIA …)' from a DeviceReport, with the fallback reason when there was one."""
     if report is None:
@@ -89,6 +94,21 @@ def load_song(path: Path, model_spec: str | None, quality: dict[str, Any],
         if cached is not None and cached.stems.shape != track.stems.shape:
             cached = None
         track.model_name = model.name
+        track.quality_id = quality_id(quality, model.name)
+    if cached is not None:  # fill the track here, in the worker: the GUI only swaps it in
+        track.set_stems(cached.stems)
+        track.se_activations = cached.se_activations
+        track.se_times_seconds = cached.se_times_seconds
+        track.device_text = str(cached.meta.get("device", ""))
+        track.from_cache = True
+        cached.stems = track.stems  # one copy in memory
+    # waveform envelopes are built here too (an hour of audio takes a moment)
+    from .widgets.envelope import EnvelopePyramid
+
+    track.envelopes = {"original": EnvelopePyramid.from_samples(track.mixture)}
+    if cached is not None:
+        for i, name in enumerate(track.sources):
+            track.envelopes[name] = EnvelopePyramid.from_samples(track.stems[i])
     return LoadResult(track, model, model_error, key, quality, cached)
 
 

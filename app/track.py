@@ -61,6 +61,7 @@ class Track:
     se_activations: dict[str, np.ndarray] | None = None
     se_times_seconds: np.ndarray | None = None
     from_cache: bool = False
+    envelopes: dict[str, Any] = field(default_factory=dict)   # lane name -> EnvelopePyramid
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -106,6 +107,7 @@ class Track:
     def reset_stems(self) -> None:
         # a new array: a cache writer may still be reading the old one
         self.stems = np.zeros_like(self.stems)
+        self.envelopes = {k: v for k, v in self.envelopes.items() if k == "original"}
         self.coverage = []
         self.se_activations = None
         self.se_times_seconds = None

@@ -24,14 +24,15 @@ def make_session(tmp_path, **prefs):
     return SeparationSession(settings, runner, cache), runner
 
 
-def test_separates_progressively_then_reopens_from_cache(qtbot, tmp_path, stemdeck_home, song):
+def test_separates_progressively_then_reopens_from_cache(qtbot, tmp_path, stemdeck_home):
+    song = make_song(tmp_path / "song.wav", seconds=12.0)
     session, runner = make_session(tmp_path)
     regions = []
     session.region_ready.connect(lambda s, e: regions.append((s, e)))
     with qtbot.waitSignal(session.track_completed, timeout=60_000):
         session.open_paths([song])
     track = session.track
-    assert track.complete and track.frames == 2 * 44100
+    assert track.complete and track.frames == 12 * 44100
     assert len(regions) >= 2, "regions should stream in before the end"
     assert regions[0][0] == 0 and max(e for _s, e in regions) == track.frames
     assert np.abs(track.stems).max() > 0
