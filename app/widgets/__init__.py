@@ -1,0 +1,1 @@
+"""Player widgets: waveform lanes (pyqtgraph), per-lane controls with meters, transport bar."""
