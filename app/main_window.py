@@ -159,6 +159,8 @@ class MainWindow(QMainWindow):
         self.install_action = act("&Install model file…", self.install_model_dialog)
         self.about_action = act("&About StemDeck", self.about_dialog)
         self.reset_layout_action = act("&Reset layout", self.reset_layout)
+        self.play_action = act("Play / pause", self.player.toggle_play, Qt.Key.Key_Space)
+        self.addAction(self.play_action)
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")

@@ -1,33 +1,38 @@
-"""The player area of the window: waveform lanes, per-stem controls, transport, audio output.
+"""The player area of the window: transport, per-lane controls beside waveform lanes, audio output.
 
 Glue between a `Track` (model-rate arrays filled progressively) and the `player` branch's parts:
-`StemMixer` (one cursor, pure numpy), the sounddevice `Player`, `WaveformView`, `StemLane` and
-`Transport`. The GUI polls the mixer (position, levels) with a QTimer; it never blocks on audio.
-All frame numbers this panel exchanges with the window are *track* frames (model rate); the
-mixer's output-rate frames are converted here.
+`Player` (sounddevice stream owning a `StemMixer`: one cursor, pure numpy), `WaveformView`,
+`StemLaneControls` and `TransportBar`, polled by `PlaybackPoller` (a QTimer; the GUI never waits
+on audio). Frame numbers this panel exchanges with the window are *track* frames (model rate);
+the mixer's output-rate frames are converted here.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Callable
 
-import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QMimeData, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .audio.mixer import ORIGINAL, StemMixer
+from .audio.player import Player
 from .track import Track
 from .widgets.envelope import EnvelopePyramid
-from .widgets.waveform_view import WaveformView
+from .widgets.stem_lane import StemLaneControls, bind_to_mixer
+from .widgets.transport import PlaybackPoller, TransportBar
+from .widgets.waveform_view import LANE_COLORS, WaveformView
 
 logger = logging.getLogger(__name__)
 
-POLL_MS = 33
+CONTROLS_WIDTH = 210
+AXIS_HEIGHT = 26          # the waveform's shared time axis under the last lane
 
 
 class PlayerPanel(QWidget):
-    """See module doc. `seeked(track_frame)` when the user moves the playhead."""
+    """See module doc. `seeked(track_frame)` when the user moves the playhead;
+    `selection_changed((start, end) | None)` when the A–B region changes."""
 
     seeked = Signal(int)
     selection_changed = Signal(object)
@@ -37,47 +42,79 @@ class PlayerPanel(QWidget):
         self.setObjectName("playerPanel")
         self.track: Track | None = None
         self.drag_paths: Callable[[str], list[str]] | None = None
-        self.audio = None
-        self.mixer = StemMixer(samplerate=44100)
-        if enable_audio:
-            from .audio.player import Player
-
-            self.audio = Player(44100)
-            self.mixer = self.audio.mixer
+        self.enable_audio = enable_audio
+        self.audio = Player(44100)       # opened in open_audio(); without it the mixer still works
         self._selection: tuple[int, int] | None = None
-        self._last_frame = -1
+        self.lanes: dict[str, StemLaneControls] = {}
+
+        self.transport = TransportBar()
+        self.transport.playPauseClicked.connect(self.toggle_play)
+        self.transport.stopClicked.connect(self.stop)
+        self.transport.loopToggled.connect(self._loop_toggled)
         self.status = QLabel("")
         self.status.setObjectName("hint")
         self.waveform = WaveformView()
         self.waveform.seekRequested.connect(self.seek_frame)
         self.waveform.loopChanged.connect(self._loop_changed)
         self.waveform.loopCleared.connect(self._loop_cleared)
-        self.controls = QVBoxLayout()
-        self.controls.setContentsMargins(0, 0, 0, 0)
+        self.controls_box = QWidget()
+        self.controls_box.setObjectName("laneControls")
+        self.controls_box.setFixedWidth(CONTROLS_WIDTH)
+        self.controls = QVBoxLayout(self.controls_box)
+        self.controls.setContentsMargins(0, 0, 0, AXIS_HEIGHT)
         self.controls.setSpacing(2)
         lanes = QHBoxLayout()
         lanes.setContentsMargins(0, 0, 0, 0)
-        lanes.addLayout(self.controls)
+        lanes.setSpacing(4)
+        lanes.addWidget(self.controls_box)
         lanes.addWidget(self.waveform, 1)
+        top = QHBoxLayout()
+        top.addWidget(self.transport, 1)
+        top.addWidget(self.status)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 4)
-        layout.addWidget(self.status)
+        layout.setContentsMargins(8, 6, 8, 4)
+        layout.addLayout(top)
         layout.addLayout(lanes, 1)
-        self.timer = QTimer(self)
-        self.timer.setInterval(POLL_MS)
-        self.timer.timeout.connect(self._poll)
-        self.timer.start()
+        self.poller = PlaybackPoller(self.audio, self.transport, self.waveform, self.lanes,
+                                     parent=self)
+        self.poller.start()
+
+    @property
+    def mixer(self) -> StemMixer:
+        return self.audio.mixer
+
+    # -- audio output ---------------------------------------------------------------------------
+    def open_audio(self) -> None:
+        """Open the sound output (called once the window is up)."""
+        if not self.enable_audio:
+            self.transport.set_available(False, "playback is off")
+            return
+        if self.audio.open():
+            if self.track is not None:   # the device rate may differ: reload the lanes
+                self.set_track(self.track)
+            self.transport.set_available(True)
+        else:
+            self.transport.set_available(False, self.audio.unavailable_reason)
+            self.status.setText(f"Playback unavailable: {self.audio.unavailable_reason}")
+            self.status.setToolTip("You can still separate, view and export.")
+
+    def close_audio(self) -> None:
+        self.poller.stop()
+        self.mixer.pause()
+        self.audio.close()
 
     # -- track ----------------------------------------------------------------------------------
     def set_track(self, track: Track) -> None:
+        """Show and play `track` (lanes for the original and each stem)."""
         self.track = track
-        self.mixer.load_track(track.samplerate, track.frames, list(track.sources),
-                              original=track.mixture)
+        mixer = self.mixer
+        mixer.load_track(track.samplerate, track.frames, list(track.sources), original=track.mixture)
         if track.coverage:  # from the cache, or partly separated already
             for i, name in enumerate(track.sources):
-                self.mixer.set_lane(name, track.stems[i])
+                mixer.set_lane(name, track.stems[i])
         self._selection = None
-        envelopes = getattr(track, "envelopes", {}) or {}
+        self.transport.loop_button.setChecked(False)
+        envelopes = track.envelopes or {}
         self.waveform.set_track(track.samplerate, track.frames)
         self.waveform.add_lane(ORIGINAL, envelope=envelopes.get(ORIGINAL)
                                or EnvelopePyramid.from_samples(track.mixture))
@@ -87,43 +124,59 @@ class PlayerPanel(QWidget):
                 env = (EnvelopePyramid.from_samples(track.stems[i]) if track.coverage else
                        EnvelopePyramid(track.frames, raw=track.stems[i]))
             self.waveform.add_lane(name, envelope=env)
+        self._build_lane_controls(track)
+        self.transport.set_duration(track.duration_seconds)
         self.selection_changed.emit(None)
 
+    def _build_lane_controls(self, track: Track) -> None:
+        for lane in self.lanes.values():
+            self.controls.removeWidget(lane)
+            lane.deleteLater()
+        self.lanes.clear()
+        for name in (ORIGINAL, *track.sources):
+            lane = StemLaneControls(name, LANE_COLORS.get(name, "#c8c8c8"))
+            bind_to_mixer(lane, self.mixer)
+            lane.set_drag_provider(self._drag_provider)
+            self.controls.addWidget(lane, 1)
+            self.lanes[name] = lane
+
+    def _drag_provider(self, name: str) -> list[Path] | None:
+        if self.drag_paths is None or self.track is None:
+            return None
+        if name != ORIGINAL and not self.track.coverage:
+            return None  # nothing separated yet
+        return [Path(p) for p in self.drag_paths(name)]
+
     def region_ready(self, start: int, end: int) -> None:
+        """Frames [start, end) of every stem were separated: update mixer lanes and waveforms."""
         track = self.track
         if track is None:
             return
         out_start = self.mixer.source_to_output_frames(start)
         for i, name in enumerate(track.sources):
             if out_start > self.mixer.valid_frames(name) + 1:
-                # Separation restarted ahead of the playhead: the mixer only plays lanes up to a
-                # contiguous frontier, so make this lane whole once (zeros where not yet separated);
-                # later regions land anywhere and are audible at once.
+                # Separation restarted ahead of the playhead: the mixer plays lanes only up to a
+                # contiguous frontier, so make this lane whole once (zeros where not separated
+                # yet); later regions are then audible wherever they land.
                 self.mixer.set_lane(name, track.stems[i])
             else:
                 self.mixer.write_region(name, start, track.stems[i, :, start:end])
             self.waveform.update_lane_region(name, start, track.stems[i, :, start:end])
 
-    def refresh(self) -> None:
-        """The track's stems were replaced as a whole: reload every lane."""
-        track = self.track
-        if track is None:
+    # -- transport ------------------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        if self.track is None:
             return
-        for i, name in enumerate(track.sources):
-            self.mixer.set_lane(name, track.stems[i])
+        self.audio.toggle()
+        if self.mixer.is_playing:
+            self.seeked.emit(self.position_frame())  # separation should run ahead of here
 
-    # -- controls (what the lane widgets do; also used by tests and the window) ---------------
-    def set_mute(self, name: str, muted: bool) -> None:
-        self.mixer.set_mute(name, muted)
+    def stop(self) -> None:
+        self.audio.stop()
 
-    def set_solo(self, name: str, soloed: bool) -> None:
-        self.mixer.set_solo(name, soloed)
-
-    def set_gain_db(self, name: str, gain_db: float) -> None:
-        self.mixer.set_gain_db(name, gain_db)
-
-    def set_listen_original(self, listen: bool) -> None:
-        self.mixer.set_listen_original(listen)
+    def position_frame(self) -> int:
+        """Playhead in track frames."""
+        return self.mixer.output_to_source_frames(self.mixer.position_frames)
 
     def seek_frame(self, track_frame: int) -> None:
         """Move the playhead to a track frame (model rate)."""
@@ -131,16 +184,7 @@ class PlayerPanel(QWidget):
         self.waveform.set_playhead(int(track_frame))
         self.seeked.emit(int(track_frame))
 
-    def drag_mime(self, stem: str):
-        """Mime data for dragging `stem` out of the window: the URL of a WAV file."""
-        from PySide6.QtCore import QMimeData, QUrl
-
-        mime = QMimeData()
-        paths = self.drag_paths(stem) if self.drag_paths else []
-        mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
-        return mime
-
-    # -- queries used by the window -----------------------------------------------------------
+    # -- A–B selection / loop -------------------------------------------------------------------
     def selection(self) -> tuple[int, int] | None:
         """The A–B region in track frames, or None."""
         return self._selection
@@ -151,66 +195,72 @@ class PlayerPanel(QWidget):
         self._loop_changed(start, end)
 
     def loop_selection(self) -> None:
-        """Play the A–B region in a loop, starting at A."""
+        """Play the A–B region in a loop from A."""
         if self._selection is None:
             return
-        a, b = self._selection
-        self.seek_frame(a)
-        self.mixer.play()
+        self.transport.loop_button.setChecked(True)
+        self.seek_frame(self._selection[0])
+        self.audio.play()
 
     def _loop_changed(self, start: int, end: int) -> None:
         self._selection = (int(start), int(end))
-        conv = self.mixer.source_to_output_frames
-        try:
-            self.mixer.set_loop(conv(start), conv(end))
-        except ValueError:  # too short to loop
-            pass
+        if self.transport.loop_button.isChecked():
+            self._apply_loop(True)
+        else:
+            self.transport.loop_button.setChecked(True)   # selecting a region loops it
         self.selection_changed.emit(self._selection)
 
     def _loop_cleared(self) -> None:
         self._selection = None
-        if self.mixer.duration_frames:
-            self.mixer.clear_loop()
+        self.transport.loop_button.setChecked(False)
         self.selection_changed.emit(None)
+
+    def _loop_toggled(self, on: bool) -> None:
+        self._apply_loop(on)
+
+    def _apply_loop(self, on: bool) -> None:
+        if not self.mixer.duration_frames:
+            return
+        if on and self._selection is not None:
+            conv = self.mixer.source_to_output_frames
+            try:
+                self.mixer.set_loop(conv(self._selection[0]), conv(self._selection[1]))
+            except ValueError:  # too short to loop
+                self.mixer.clear_loop()
+        else:
+            self.mixer.clear_loop()
+
+    # -- lane controls (as the user clicks them; used by tests and shortcuts too) ---------------
+    def set_mute(self, name: str, muted: bool) -> None:
+        self.lanes[name].mute_button.setChecked(muted)
+
+    def set_solo(self, name: str, soloed: bool) -> None:
+        self.lanes[name].solo_button.setChecked(soloed)
+
+    def set_gain_db(self, name: str, gain_db: float) -> None:
+        self.lanes[name].set_gain_db(gain_db)
+
+    def set_listen_original(self, listen: bool) -> None:
+        self.lanes[ORIGINAL].solo_button.setChecked(listen)
 
     def mix_gains(self) -> dict[str, float]:
         """Linear gain per lane as heard now ("mixture" for the original lane)."""
         gains = self.mixer.target_gains()
         return {("mixture" if k == ORIGINAL else k): v for k, v in gains.items()}
 
+    def drag_mime(self, name: str) -> QMimeData | None:
+        """What dragging lane `name` out of the window carries (file URLs)."""
+        return self.lanes[name].mime_data()
+
     def prepare_screenshot(self) -> None:
-        pass
-
-    def open_audio(self) -> None:
-        """Open the sound output (called once the window is up). Before any track is loaded."""
-        if self.audio is None:
-            self.status.setText("Playback is off.")
-            return
-        if self.audio.open():
-            self.mixer = self.audio.mixer
-            if self.track is not None:
-                self.set_track(self.track)
-            self.status.setText("")
-        else:
-            self.status.setText(f"Playback unavailable: {self.audio.unavailable_reason}. "
-                                "You can still separate, view and export.")
-
-    def position_frame(self) -> int:
-        """Playhead in track frames."""
-        return self.mixer.output_to_source_frames(self.mixer.position_frames)
-
-    def _poll(self) -> None:
-        if self.audio is not None:
-            self.audio.poll()
+        """Put the playhead somewhere telling and show a loop region (for docs/screenshot.png)."""
         if self.track is None:
             return
-        frame = self.position_frame()
-        if frame != self._last_frame:
-            self._last_frame = frame
-            self.waveform.set_playhead(frame)
-
-    def close_audio(self) -> None:
-        self.timer.stop()
-        self.mixer.pause()
-        if self.audio is not None:
-            self.audio.close()
+        sr = self.track.samplerate
+        self.seek_frame(int(self.track.frames * 0.3))
+        self.set_selection(int(self.track.frames * 0.55), int(self.track.frames * 0.75))
+        self.set_gain_db("drums", -3.0)
+        self.set_mute("other", True)
+        self.set_solo("vocals", False)
+        self.transport.set_position(self.track.frames * 0.3 / sr)
+        QTimer.singleShot(0, self.poller.poll)
