@@ -28,6 +28,7 @@ from .settings import QUALITY_PRESETS, Settings
 from .track import Track
 from .widgets.device_picker import DevicePicker
 from .widgets.log_view import LogView, QtLogHandler
+from .widgets.model_picker import ModelPicker
 from .widgets.se_view import SEView
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,10 @@ class MainWindow(QMainWindow):
                        self.cancel_action, self.export_action):
             bar.addAction(action)
         bar.addSeparator()
-        bar.addWidget(QLabel(" Quality "))
+        bar.addWidget(QLabel(" Model "))
+        self.model_picker = ModelPicker(self.settings.get("model"))
+        bar.addWidget(self.model_picker)
+        bar.addWidget(QLabel("  Quality "))
         self.quality_box = QComboBox()
         self.quality_box.setObjectName("qualityBox")
         for preset in QUALITY_PRESETS.values():
@@ -239,9 +243,17 @@ class MainWindow(QMainWindow):
         self.player.seeked.connect(self.session.seek_hint)
         self.player.selection_changed.connect(lambda *_: self._update_actions())
         self.player.drag_paths = self.stem_file_for_drag
-        self.quality_box.currentIndexChanged.connect(
-            lambda _i: self.settings.set("quality", self.quality_box.currentData()))
+        self.quality_box.currentIndexChanged.connect(self._quality_changed)
         self.device_picker.device_changed.connect(lambda dev: self.settings.set("device", dev))
+        self.model_picker.model_changed.connect(self._model_changed)
+
+    def _quality_changed(self, _index: int) -> None:
+        self.settings.set("quality", self.quality_box.currentData())
+        self.session.reload_current()
+
+    def _model_changed(self, name: str) -> None:
+        self.settings.set("model", name)
+        self.session.reload_current()
 
     # -- opening ------------------------------------------------------------------------------
     def open_paths(self, paths: list[str | Path]) -> None:
@@ -389,7 +401,8 @@ class MainWindow(QMainWindow):
 
         job = FunctionJob("installing model", install)
         job.signals.finished.connect(
-            lambda m: (self.hide_banner(), self.statusBar().showMessage(f"Installed model {m.name}", 8000)))
+            lambda m: (self.hide_banner(), self.load_models(),
+                       self.statusBar().showMessage(f"Installed model {m.name}", 8000)))
         job.signals.failed.connect(lambda msg: self.show_error("Could not install the model", msg))
         self.runner.start(job)
 
@@ -404,6 +417,18 @@ class MainWindow(QMainWindow):
 
         job = FunctionJob("listing devices", devices)
         job.signals.finished.connect(self.device_picker.set_devices)
+        self.runner.start(job)
+        self.load_models()
+
+    def load_models(self) -> None:
+        """Fill the model picker (in a worker: the model store imports torch)."""
+        def models(cancel: threading.Event) -> tuple[list[Any], str | None]:
+            from model.model_store import default_model_name, installed_models
+
+            return installed_models(), default_model_name()
+
+        job = FunctionJob("listing models", models)
+        job.signals.finished.connect(lambda res: self.model_picker.set_models(*res))
         self.runner.start(job)
 
     # -- state --------------------------------------------------------------------------------

@@ -263,4 +263,5 @@ class PlayerPanel(QWidget):
         self.set_mute("other", True)
         self.set_solo("vocals", False)
         self.transport.set_position(self.track.frames * 0.3 / sr)
+        self.transport.set_available(True)
         QTimer.singleShot(0, self.poller.poll)

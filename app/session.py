@@ -122,6 +122,16 @@ class SeparationSession(QObject):
         self._load_job = job
         self.runner.start(job)
 
+    def reload_current(self) -> None:
+        """Model or quality changed: show the displayed song with the new settings (cache first)."""
+        item = self.current_item
+        if item is None:
+            return
+        if self.job is not None:
+            self._cancel_job(restart=False)
+            self.runner.wait(5.0)
+        self.display(item)
+
     def _on_loaded(self, item: QueueItem, res: LoadResult) -> None:
         if item is not self.current_item:
             self._set_status(item, "queued", "")
@@ -314,6 +324,8 @@ class SeparationSession(QObject):
             self.progress.emit(fraction, eta, f"Separating {track.name}")
 
     def _on_job_finished(self, job: SeparationJob, outcome: Any) -> None:
+        if job is not self.job:
+            return
         track, item = self._job_track, self._job_item
         self.job = None
         result = outcome.result
@@ -387,6 +399,8 @@ class SeparationSession(QObject):
         self.runner.start(job)
 
     def _on_job_failed(self, job: SeparationJob, message: str) -> None:
+        if job is not self.job:
+            return
         item = self._job_item
         self.job = None
         if item is not None:
@@ -396,6 +410,8 @@ class SeparationSession(QObject):
         self._pump()
 
     def _on_job_cancelled(self, job: SeparationJob) -> None:
+        if job is not self.job:
+            return
         self.job = None
         restart = self._restart_after_cancel
         self._restart_after_cancel = False

@@ -96,7 +96,7 @@ def main() -> int:
     spec, untrained = ensure_model(tmp, args.model)
     song = args.song or demo_song(tmp / "Demo Song.wav")
 
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.main import load_stylesheet
@@ -120,6 +120,7 @@ def main() -> int:
     loop.exec()
     window.se_dock.show()
     window.se_dock.raise_()
+    window.resizeDocks([window.se_dock], [height // 3], Qt.Orientation.Vertical)
     window.player.prepare_screenshot()
     if untrained:
         window.setWindowTitle(window.windowTitle() + "  [untrained demo model]")

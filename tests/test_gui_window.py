@@ -204,3 +204,41 @@ def test_folder_goes_into_the_queue(qtbot, make_window, stemdeck_home, tmp_path)
     items = window.session.items
     qtbot.waitUntil(lambda: all(i.status == "done" for i in items), timeout=60_000)
     assert all(window.queue.status_of(i).startswith("Done") for i in items)
+
+
+def test_quality_change_reseparates_and_switching_back_uses_the_cache(qtbot, make_window,
+                                                                      stemdeck_home, song):
+    window = make_window()
+    open_and_separate(qtbot, window, song)
+    window.runner.wait(10)
+    balanced = window.session.track.stems.copy()
+    with qtbot.waitSignal(window.session.track_completed, timeout=60_000):
+        window.quality_box.setCurrentIndex(window.quality_box.findData("fast"))
+    assert not window.session.track.from_cache
+    window.runner.wait(10)
+    with qtbot.waitSignal(window.session.track_completed, timeout=20_000):
+        window.quality_box.setCurrentIndex(window.quality_box.findData("balanced"))
+    assert window.session.track.from_cache
+    np.testing.assert_array_equal(window.session.track.stems, balanced)
+
+
+def test_separate_selection_fills_only_the_region(qtbot, make_window, stemdeck_home, tmp_path):
+    long_song = make_song(tmp_path / "long.wav", seconds=8.0)
+    window = make_window(auto_separate=False)
+    with qtbot.waitSignal(window.session.track_opened, timeout=20_000):
+        window.open_paths([long_song])
+    assert not window.selection_action.isEnabled()
+    window.player.set_selection(2 * SR, 4 * SR)
+    assert window.selection_action.isEnabled()
+    with qtbot.waitSignal(window.session.track_completed, timeout=60_000):
+        window.selection_action.trigger()
+    track = window.session.track
+    assert track.coverage == [(2 * SR, 4 * SR)]
+    assert np.abs(track.stems[:, :, 2 * SR:4 * SR]).max() > 0
+    assert np.abs(track.stems[:, :, :2 * SR]).max() == 0
+    assert window.session.current_item.status == "partial"
+    # the loop plays the selection, and it is audible in the mixer
+    mixer = window.player.mixer
+    assert mixer.params.loop == (2 * SR, 4 * SR)
+    got = heard_at(mixer, 3 * SR)
+    np.testing.assert_allclose(got, track.stems.sum(axis=0)[:, 3 * SR:3 * SR + 2048], atol=1e-5)

@@ -83,13 +83,13 @@ class SEView(QWidget):
         controls.addStretch(1)
 
         cmap = pg.colormap.get("inferno")
-        self.map_plot = pg.PlotWidget(title="Mean SE weight — layer × channel")
+        self.map_plot = pg.PlotWidget(title="Mean SE weight per layer")
         self.map_img = pg.ImageItem(axisOrder="row-major")
         self.map_img.setLookupTable(cmap.getLookupTable(nPts=256))
         self.map_plot.addItem(self.map_img)
         self.map_plot.setLabel("bottom", "channel")
         self.map_plot.getViewBox().invertY(True)
-        self.time_plot = pg.PlotWidget(title="Chosen layer over time — channel × time")
+        self.time_plot = pg.PlotWidget(title="Chosen layer over time")
         self.time_img = pg.ImageItem(axisOrder="row-major")
         self.time_img.setLookupTable(cmap.getLookupTable(nPts=256))
         self.time_plot.addItem(self.time_img)
@@ -103,9 +103,11 @@ class SEView(QWidget):
             plot.setMenuEnabled(False)
 
         grid = QGridLayout()
-        grid.addWidget(self.map_plot, 0, 0, 2, 1)
+        grid.addWidget(self.map_plot, 0, 0)
         grid.addWidget(self.time_plot, 0, 1)
-        grid.addWidget(self.diff_plot, 1, 1)
+        grid.addWidget(self.diff_plot, 0, 2)
+        for col in range(3):
+            grid.setColumnStretch(col, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.info)
@@ -117,8 +119,12 @@ class SEView(QWidget):
             return
         self.songs[name] = se
         self.times[name] = times
-        if self.compare_box.findText(name) < 0:
-            self.compare_box.addItem(name)
+        if self.compare_box.count() == 0:
+            self.compare_box.addItem("— separate a second song to compare —", "")
+        if self.compare_box.findData(name) < 0:
+            self.compare_box.addItem(name, name)
+            if self.current is not None and name != self.current:
+                self.compare_box.setCurrentIndex(self.compare_box.findData(name))
 
     def show_song(self, name: str, se: dict[str, np.ndarray] | None,
                   times: np.ndarray | None = None) -> None:
@@ -157,9 +163,14 @@ class SEView(QWidget):
         if times is not None and len(times) == acts.shape[0] and len(times) > 1:
             step = float(times[1] - times[0]) or 1.0
             self.time_img.setRect(float(times[0]), 0.0, step * acts.shape[0], float(acts.shape[1]))
-        other = self.compare_box.currentText()
+        other = self.compare_box.currentData()
+        if not other or other == self.current:  # pick any other song when there is one
+            other = next((n for n in self.songs if n != self.current), "")
         if other and other in self.songs and layer in self.songs[other]:
             diff = activation_difference(se, self.songs[other], layer)
             brushes = ["#4fc3f7" if d >= 0 else "#ff8a65" for d in diff]
             self.diff_bars.setOpts(x=np.arange(len(diff)), height=diff, width=0.8, brushes=brushes)
             self.diff_plot.setTitle(f"{self.current} − {other} at {layer}")
+        else:
+            self.diff_bars.setOpts(x=[], height=[], width=0.8)
+            self.diff_plot.setTitle("Difference of mean activations (needs a second song)")
