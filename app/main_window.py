@@ -309,17 +309,22 @@ class MainWindow(QMainWindow):
         self.player.show()
         self.player.set_track(track)
         self.setWindowTitle(f"{track.name} — StemDeck")
-        self.device_label.setText(f"ran on {track.device_text}" if track.device_text else "")
+        self._show_device(track)
         if track.se_activations:
             self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds)
         self._update_actions()
 
     def _track_completed(self, track: Track) -> None:
-        if track.device_text:
-            self.device_label.setText(f"ran on {track.device_text}")
+        self._show_device(track)
         if track.se_activations:
             self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds)
         self._update_actions()
+
+    def _show_device(self, track: Track) -> None:
+        parts = [track.model_name] if track.model_name else []
+        if track.device_text:
+            parts.append(f"ran on {track.device_text}" + (" (cached)" if track.from_cache else ""))
+        self.device_label.setText("  ·  ".join(parts))
 
     def _progress(self, fraction: float, eta_seconds: float, text: str) -> None:
         busy = self.session.busy
