@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
                                  "Stop the running separation (nothing is written)")
         self.install_action = act("&Install model file…", self.install_model_dialog)
         self.about_action = act("&About StemDeck", self.about_dialog)
+        self.prefs_action = act("&Preferences…", self.preferences_dialog, QKeySequence.StandardKey.Preferences)
         self.reset_layout_action = act("&Reset layout", self.reset_layout)
         self.play_action = act("Play / pause", self.player.toggle_play, Qt.Key.Key_Space)
         self.addAction(self.play_action)
@@ -174,6 +175,7 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.export_action)
         menu.addSeparator()
+        menu.addAction(self.prefs_action)
         menu.addAction(self.quit_action)
         menu = self.menuBar().addMenu("&Separation")
         for action in (self.separate_action, self.selection_action, self.cancel_action):
@@ -317,6 +319,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _track_completed(self, track: Track) -> None:
+        self.player.flush_regions()
         self._show_device(track)
         if track.se_activations:
             self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds)
@@ -412,6 +415,11 @@ class MainWindow(QMainWindow):
                        self.statusBar().showMessage(f"Installed model {m.name}", 8000)))
         job.signals.failed.connect(lambda msg: self.show_error("Could not install the model", msg))
         self.runner.start(job)
+
+    def preferences_dialog(self) -> None:
+        from .dialogs.preferences_dialog import PreferencesDialog
+
+        PreferencesDialog(self.settings, self.session.cache, self).exec()
 
     def about_dialog(self) -> None:
         AboutDialog(self.session.last_device_text, self).exec()

@@ -27,6 +27,7 @@ from .widgets.waveform_view import LANE_COLORS, WaveformView
 logger = logging.getLogger(__name__)
 
 CONTROLS_WIDTH = 210
+REGION_FLUSH_MS = 120     # separated regions are applied to lanes at most this often
 AXIS_HEIGHT = 26          # the waveform's shared time axis under the last lane
 
 
@@ -75,6 +76,11 @@ class PlayerPanel(QWidget):
         layout.setContentsMargins(8, 6, 8, 4)
         layout.addLayout(top)
         layout.addLayout(lanes, 1)
+        self._pending: list[tuple[int, int]] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(REGION_FLUSH_MS)
+        self._flush_timer.timeout.connect(self.flush_regions)
         self.poller = PlaybackPoller(self.audio, self.transport, self.waveform, self.lanes,
                                      parent=self)
         self.poller.start()
@@ -107,6 +113,7 @@ class PlayerPanel(QWidget):
     def set_track(self, track: Track) -> None:
         """Show and play `track` (lanes for the original and each stem)."""
         self.track = track
+        self._pending = []
         mixer = self.mixer
         mixer.load_track(track.samplerate, track.frames, list(track.sources), original=track.mixture)
         if track.coverage:  # from the cache, or partly separated already
@@ -148,7 +155,24 @@ class PlayerPanel(QWidget):
         return [Path(p) for p in self.drag_paths(name)]
 
     def region_ready(self, start: int, end: int) -> None:
-        """Frames [start, end) of every stem were separated: update mixer lanes and waveforms."""
+        """Frames [start, end) of every stem were separated. Updates are coalesced for a moment
+        (a fast GPU delivers many small regions) and applied together."""
+        if self.track is None:
+            return
+        if self._pending and self._pending[-1][1] == start:
+            self._pending[-1] = (self._pending[-1][0], end)
+        else:
+            self._pending.append((start, end))
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def flush_regions(self) -> None:
+        """Apply the separated regions received so far to the mixer lanes and waveforms."""
+        pending, self._pending = self._pending, []
+        for start, end in pending:
+            self._apply_region(start, end)
+
+    def _apply_region(self, start: int, end: int) -> None:
         track = self.track
         if track is None:
             return

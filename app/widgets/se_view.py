@@ -159,6 +159,9 @@ class SEView(QWidget):
             return
         acts = np.asarray(se[layer], np.float32).reshape(-1, np.asarray(se[layer]).shape[-1])
         times = self.times.get(self.current)
+        if times is not None and len(times) == acts.shape[0]:
+            order = np.argsort(times, kind="stable")   # shifted passes interleave in time
+            acts, times = acts[order], np.asarray(times)[order]
         self.time_img.setImage(acts.T, levels=(0.0, 1.0))
         if times is not None and len(times) == acts.shape[0] and len(times) > 1:
             step = float(times[1] - times[0]) or 1.0
