@@ -340,12 +340,12 @@ class MainWindow(QMainWindow):
                                     if busy else text)
 
     def _model_missing(self, message: str) -> None:
+        logger.info("no model: %s", message)
         self.show_error(
-            "No separation model installed",
-            f"{message}\n\nYou can still play the original. To separate, install a model: "
-            "Separation ▸ Install model file… (a .safetensors file with its .json card), or "
-            "train one with `stemdeck train`. Models live in the StemDeck home folder's models/.",
-            level="info")
+            "No separation model is installed — you can still play the original",
+            "To separate songs, install a model with Separation ▸ Install model file… (a "
+            ".safetensors file with its .json card beside it), or train one with "
+            "<code>stemdeck train</code>.", level="info")
 
     def show_error(self, title: str, message: str, level: str = "error") -> None:
         """Non-modal error banner (the app keeps working)."""
