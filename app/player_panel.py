@@ -49,6 +49,7 @@ class PlayerPanel(QWidget):
         self.lanes: dict[str, StemLaneControls] = {}
 
         self.transport = TransportBar()
+        self._theme_transport_icons()
         self.transport.playPauseClicked.connect(self.toggle_play)
         self.transport.stopClicked.connect(self.stop)
         self.transport.loopToggled.connect(self._loop_toggled)
@@ -84,6 +85,17 @@ class PlayerPanel(QWidget):
         self.poller = PlaybackPoller(self.audio, self.transport, self.waveform, self.lanes,
                                      parent=self)
         self.poller.start()
+
+    def _theme_transport_icons(self) -> None:
+        """Light icons for the dark theme (the style's standard ones are dark grey)."""
+        from PySide6.QtGui import QIcon
+
+        icons = Path(__file__).resolve().parents[1] / "resources" / "icons"
+        play, pause = QIcon(str(icons / "play.svg")), QIcon(str(icons / "pause.svg"))
+        if hasattr(self.transport, "_play_icon") and hasattr(self.transport, "_pause_icon"):
+            self.transport._play_icon, self.transport._pause_icon = play, pause
+            self.transport.play_button.setIcon(play)
+        self.transport.stop_button.setIcon(QIcon(str(icons / "stop.svg")))
 
     @property
     def mixer(self) -> StemMixer:

@@ -23,12 +23,13 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 
-def demo_song(path: Path, seconds: float = 20.0, samplerate: int = 44100) -> Path:
+def demo_song(path: Path, seconds: float = 20.0, samplerate: int = 44100, seed: int = 7,
+              tempo: float = 112.0) -> Path:
     """A short synthetic arrangement so each lane has a recognisable shape."""
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     n = int(seconds * samplerate)
     t = np.arange(n) / samplerate
-    beat = 60 / 112
+    beat = 60 / tempo
     drums = np.zeros(n)
     for k, start in enumerate(np.arange(0, seconds, beat / 2)):
         i = int(start * samplerate)
@@ -115,6 +116,13 @@ def main() -> int:
     loop = QEventLoop()
     window.session.track_completed.connect(lambda _t: QTimer.singleShot(300, loop.quit))
     window.session.error.connect(lambda title, msg: (print(f"{title}: {msg}"), loop.quit()))
+    if args.song is None:  # a second song first, so the SE comparison (Fig. 4.4) has a partner
+        other = demo_song(tmp / "Other Song.wav", seconds=12.0, seed=11, tempo=92.0)
+        window.open_paths([other])
+        QTimer.singleShot(600_000, loop.quit)
+        loop.exec()
+        loop = QEventLoop()
+        window.session.track_completed.connect(lambda _t: QTimer.singleShot(300, loop.quit))
     window.open_paths([song])
     QTimer.singleShot(600_000, loop.quit)
     loop.exec()

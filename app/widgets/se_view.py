@@ -136,6 +136,12 @@ class SEView(QWidget):
             return
         self.add_song(name, se, times)
         self.current = name
+        if self.compare_box.currentData() in ("", name):  # compare with some other song
+            other = next((n for n in self.songs if n != name), None)
+            if other is not None:
+                self.compare_box.blockSignals(True)
+                self.compare_box.setCurrentIndex(self.compare_box.findData(other))
+                self.compare_box.blockSignals(False)
         grid, names = heatmap(se)
         self.map_img.setImage(np.nan_to_num(grid, nan=0.0), levels=(0.0, 1.0))
         ax = self.map_plot.getAxis("left")
