@@ -240,7 +240,8 @@ def _write_file(path: Path, samples: np.ndarray, rf: ResolvedFormat, gain: float
     """Write `(channels, frames)` float audio to `path` (already at `rf.samplerate`).
 
     Samples are scaled by `gain`; for integer and MP3 formats they are then limited to [-1, 1]
-    (libsndfile would otherwise wrap values beyond full scale around).
+    ourselves (libsndfile 1.2 also saturates PCM, but older builds wrap around and the MP3 encoder's
+    handling of overs is not documented).
     """
     channels, frames = samples.shape
     kwargs: dict = {}

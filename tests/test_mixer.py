@@ -326,3 +326,32 @@ def test_lane_names_and_bad_requests():
     out = np.ones((256, 2), np.float32)
     silent.render(out, 256)  # nothing loaded: silence, no error
     assert np.all(out == 0.0)
+
+
+def test_changing_the_output_rate_resamples_newly_loaded_lanes():
+    stems = _stems()
+    m = StemMixer(SR)
+    m.set_samplerate(48000)
+    assert m.samplerate == 48000 and m.ramp_frames == 240
+    m.load_track(SR, N, ["bass"])
+    m.set_lane("bass", stems["bass"])
+    assert m.duration_frames == 48000
+    m.play()
+    got = _render(m, 4096)
+    assert np.abs(got[:, m.ramp_frames:]).max() > 0.1  # it plays
+    assert m.output_to_source_frames(m.position_frames) == round(4096 * SR / 48000)
+
+
+def test_seek_from_the_last_frames_keeps_playing_at_the_new_frame():
+    stems = _stems()
+    m = _mixer(stems)
+    full = mix_offline(stems, {n: 1.0 for n in STEMS})
+    m.seek(N - 100 - BLOCK)
+    _settled(m)  # now playing, 100 frames before the end
+    m.seek(1000)  # the fade-out runs into the end of the track after 100 frames
+    got = _render(m, BLOCK)
+    r = m.ramp_frames
+    assert r > 100 and m.is_playing
+    assert np.all(got[:, 100:r] == 0.0)
+    assert np.allclose(got[:, 2 * r:], full[:, 1000 + r:1000 + BLOCK - r], atol=1e-6)
+    assert m.position_frames == 1000 + BLOCK - r

@@ -210,3 +210,23 @@ def test_se_scales_channels_by_its_activation():
 def test_wrong_channel_count_is_refused():
     with pytest.raises(ValueError, match="2 audio channels"):
         _model()(torch.randn(1, 1, 100))
+
+
+@pytest.mark.parametrize("resample", [False, True])
+def test_output_stays_aligned_with_input_whatever_the_padding(resample):
+    """A purely convolutional variant is shift-equivariant on its stride grid: the same excerpt
+    inside a longer signal gives the same output samples, so padding/trimming never shifts stems."""
+    model = _model(norm="none", attention="none", rnn="none", normalize=False, resample=resample)
+    grid = 4 ** model.config.depth // (2 if resample else 1)
+    length, long_length = 3000, 9000
+    x = torch.randn(1, 2, length, generator=torch.Generator().manual_seed(3))
+    pad_short = (model.valid_length(length) - length) // 2
+    pad_long = (model.valid_length(long_length) - long_length) // 2
+    offset = 3000 + (pad_short - pad_long - 3000) % grid  # same position on the stride grid
+    embedded = torch.zeros(1, 2, long_length)
+    embedded[..., offset: offset + length] = x
+    with torch.no_grad():
+        short = model(x)
+        long = model(embedded)[..., offset: offset + length]
+    middle = slice(length // 2 - 500, length // 2 + 500)
+    torch.testing.assert_close(long[..., middle], short[..., middle], atol=1e-5, rtol=1e-5)

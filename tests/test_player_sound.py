@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ def pulse():
     server = PulseNullSink(folder, samplerate=SR)
     try:
         server.start()
-    except (SoundServerUnavailable, OSError, subprocess_error()) as exc:
+    except (SoundServerUnavailable, OSError, subprocess.SubprocessError) as exc:
         shutil.rmtree(folder, ignore_errors=True)
         pytest.skip(f"no PulseAudio null sink for the sound test: {exc}")
     old = os.environ.get("PULSE_SERVER")
@@ -59,12 +60,6 @@ def pulse():
             os.environ["PULSE_SERVER"] = old
         reinitialise_portaudio()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def subprocess_error() -> type[BaseException]:
-    import subprocess
-
-    return subprocess.SubprocessError
 
 
 @pytest.mark.sound

@@ -213,11 +213,18 @@ def test_oom_retries_smaller_batch_then_smaller_segment():
     assert all(shape[0] == 1 and shape[-1] <= 1500 for shape in model.calls)
 
 
-def test_oom_on_accelerator_falls_back_to_cpu():
-    # 'meta' stands in for a GPU: every forward there runs out of memory
+def test_oom_on_accelerator_falls_back_to_cpu(monkeypatch):
+    # torch's 'meta' device stands in for a GPU: every forward there runs out of memory
+    import model.separate as engine
+    from model.devices import DeviceReport
+
+    monkeypatch.setattr(
+        engine, "select_device",
+        lambda requested: (torch.device("meta"), DeviceReport(requested, "cuda:0", "Fake GPU", "requested explicitly")),
+    )
     model = GainModel(standin_config(), oom_if=lambda x: x.device.type == "meta")
     mix = noise(5000)
-    result = separate(mix, model, device=torch.device("meta"), batch_size=2)
+    result = separate(mix, model, device="cuda:0", batch_size=2)
     np.testing.assert_allclose(result.stems, expected_gain(model, mix), atol=1e-6)
     assert result.device.used == "cpu"
     assert any("falling back to the CPU" in n for n in result.notices)
@@ -310,3 +317,36 @@ def test_real_network_progressive_with_se_activations():
     plain = separate(mix, model, device="cpu")
     assert plain.se_activations is None
     np.testing.assert_allclose(plain.stems, result.stems, atol=1e-5)
+
+
+def test_autocast_path_runs_and_non_finite_batches_are_redone_in_fp32():
+    mix = noise(5000)
+    model = GainModel(standin_config())
+    result = separate(mix, model, device="cpu", precision="bf16")
+    np.testing.assert_allclose(result.stems, expected_gain(model, mix), atol=1e-6)
+
+    class OverflowsInHalf(GainModel):
+        def forward(self, x):
+            y = super().forward(x)
+            return y * float("inf") if torch.is_autocast_enabled("cpu") else y
+
+    model = OverflowsInHalf(standin_config())
+    result = separate(mix, model, device="cpu", precision="bf16")
+    np.testing.assert_allclose(result.stems, expected_gain(model, mix), atol=1e-6)
+    assert any("redone in fp32" in n for n in result.notices)
+
+
+def test_gpu_batch_size_follows_free_memory(monkeypatch):
+    import model.separate as engine
+    from model.config import ModelConfig
+
+    class Net:
+        config = ModelConfig(channels=32, resample=True)
+
+    window = 359_082  # 8 s at 44.1 kHz, padded
+    monkeypatch.setattr(engine, "free_memory_bytes", lambda device: 70 * 2**30)
+    big = engine.auto_batch_size(torch.device("cuda:0"), window, Net())
+    monkeypatch.setattr(engine, "free_memory_bytes", lambda device: 2 * 2**30)
+    small = engine.auto_batch_size(torch.device("cuda:0"), window, Net())
+    assert big > small >= 1 and big <= 32
+    assert engine.auto_batch_size(torch.device("cpu"), window, Net()) == 1

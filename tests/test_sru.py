@@ -26,17 +26,35 @@ def test_scan_equals_loop(length, chunk):
     torch.testing.assert_close(linear_scan(a, b, c0, chunk=chunk), linear_scan_naive(a, b, c0))
 
 
+@pytest.mark.parametrize("with_c0", [True, False])
 @pytest.mark.parametrize("length", [1, 5, 33, 70])
-def test_scan_gradients_equal_loop_gradients(length):
+def test_scan_gradients_equal_loop_gradients(length, with_c0):
     a, b, c0 = _inputs(length)
     grads = []
     for fn in (lambda *t: linear_scan(*t, chunk=8), linear_scan_naive):
         leaves = [t.clone().requires_grad_(True) for t in (a, b, c0)]
+        if not with_c0:
+            leaves[2] = None
         weight = torch.linspace(-1, 1, a.numel(), dtype=a.dtype).view_as(a)
         (fn(*leaves) * weight).sum().backward()
-        grads.append([leaf.grad for leaf in leaves])
+        grads.append([leaf.grad for leaf in leaves if leaf is not None])
     for got, want in zip(*grads):
         torch.testing.assert_close(got, want)
+
+
+def test_scan_passes_gradcheck():
+    a, b, c0 = _inputs(21, batch=1, hidden=2)
+    leaves = [t.requires_grad_(True) for t in (a, b, c0)]
+    assert torch.autograd.gradcheck(lambda a, b, c0: linear_scan(a, b, c0, chunk=4), leaves)
+
+
+def test_gradient_only_for_b_works():
+    a, b, _ = _inputs(40)
+    b.requires_grad_(True)
+    linear_scan(a, b).sum().backward()
+    b_ref = b.detach().clone().requires_grad_(True)
+    linear_scan_naive(a, b_ref).sum().backward()
+    torch.testing.assert_close(b.grad, b_ref.grad)
 
 
 @pytest.mark.parametrize("gate", [0.999, 1e-4])
@@ -93,11 +111,13 @@ def test_layer_matches_the_equations_written_out():
     torch.manual_seed(0)
     layer = BiSRULayer(3, 3)
     x = torch.randn(1, 1, 3)
+    with torch.no_grad():
+        layer.gate_bias.normal_()
     h, _ = layer(x)
-    w = layer.weight.weight.view(2, 3, 3, 3)[0]  # forward direction: (part, H, in)
+    w = layer.weight.weight.view(3, 2, 3, 3)[:, 0]  # forward direction: (part, H, in)
     x_tilde = x[0, 0] @ w[0].T
-    f = torch.sigmoid(x[0, 0] @ w[1].T + layer.gate_bias[0, 0])
-    r = torch.sigmoid(x[0, 0] @ w[2].T + layer.gate_bias[0, 1])
+    f = torch.sigmoid(x[0, 0] @ w[1].T + layer.gate_bias[0, :3])
+    r = torch.sigmoid(x[0, 0] @ w[2].T + layer.gate_bias[1, :3])
     c = (1 - f) * x_tilde
     want = r * torch.tanh(c) + (1 - r) * x[0, 0]
     torch.testing.assert_close(h[0, 0, :3], want)
@@ -128,3 +148,24 @@ def test_bisru_has_fewer_parameters_than_bilstm_of_same_width():
     sru = sum(p.numel() for p in BiSRU(64, 64, 2).parameters())
     lstm = sum(p.numel() for p in torch.nn.LSTM(64, 64, 2, bidirectional=True).parameters())
     assert sru < 0.6 * lstm
+
+
+@pytest.mark.parametrize("input_size", [4, 8, 5])  # = hidden, = 2 * hidden (stacked), other (projected)
+def test_highway_paths_match_the_loop(input_size):
+    torch.manual_seed(0)
+    layer = BiSRULayer(input_size, 4, chunk=4).double()
+    assert layer.project_input == (input_size == 5)
+    x = torch.randn(2, 19, input_size, dtype=torch.float64)
+    fast, _ = layer(x)
+    slow, _ = layer(x, naive=True)
+    torch.testing.assert_close(fast, slow)
+
+
+def test_stacked_layer_highway_keeps_each_direction_in_its_half():
+    """With r -> 0 (gate bias very negative) a stacked layer passes its input straight through."""
+    layer = BiSRULayer(8, 4)
+    with torch.no_grad():
+        layer.gate_bias[1] = -50.0
+    x = torch.randn(1, 6, 8)
+    h, _ = layer(x)
+    torch.testing.assert_close(h, x)

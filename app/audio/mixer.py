@@ -29,6 +29,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from app.audio.lanes import LaneBuffer, match_channels, prepare_lane
+
 logger = logging.getLogger(__name__)
 
 ORIGINAL = "original"
@@ -45,22 +47,11 @@ def gain_to_db(gain: float) -> float:
     return MIN_GAIN_DB if gain <= 10.0 ** (MIN_GAIN_DB / 20.0) else 20.0 * math.log10(gain)
 
 
-class _Lane:
-    """One full-length lane buffer ``(channels, frames)`` at the output rate, filled progressively."""
-
-    def __init__(self, name: str, samples: np.ndarray, valid_frames: int) -> None:
-        self.name = name
-        self.samples = samples
-        self.valid_frames = valid_frames  # written by the writer thread after the data is in place
-        self._stream = None  # soxr.ResampleStream while regions arrive in order at another rate
-        self._next_source_frame = -1
-        self._stream_out_frame = 0
-
-
 class _Track:
     """Lanes of one song plus render-owned state sized for them (swapped in as a whole)."""
 
-    def __init__(self, lanes: list[_Lane], total_frames: int, source_samplerate: int) -> None:
+    def __init__(self, lanes: list[LaneBuffer], total_frames: int, source_samplerate: int,
+                 channels: int, max_block_frames: int) -> None:
         self.lanes = lanes
         self.names = tuple(lane.name for lane in lanes)
         self.index = {name: i for i, name in enumerate(self.names)}
@@ -71,6 +62,12 @@ class _Track:
         self.current_gain = np.zeros(n, dtype=np.float64)  # render-owned: gain reached so far
         self.peak = np.zeros(n, dtype=np.float32)  # render-written levels (linear, with fall-back)
         self.rms = np.zeros(n, dtype=np.float32)
+        # Scratch for render, flat so each block views it as contiguous (lanes, channels, n):
+        # strided slices would make numpy allocate iteration buffers inside the callback.
+        self.lane_flat = np.zeros(n * channels * max_block_frames, dtype=np.float32)
+        self.abs_flat = np.zeros_like(self.lane_flat)
+        self.peak_new = np.zeros(n, dtype=np.float32)
+        self.rms_new = np.zeros(n, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -120,33 +117,24 @@ class StemMixer:
 
     ``samplerate``: output (device) rate in Hz. ``channels``: output channels (2).
     ``max_block_frames``: largest block rendered in one pass (longer requests are split).
-    ``ramp_seconds``: length of the linear gain / transport ramps (no clicks).
+    ``ramp_seconds``: length of the linear gain / transport ramps (no clicks). A seek while playing
+    fades out then in within one block, so blocks should be at least twice the ramp (the Player
+    uses 1024 frames; 5 ms is 220-240 frames).
     """
 
     def __init__(self, samplerate: int = 44100, channels: int = 2, max_block_frames: int = 8192,
                  ramp_seconds: float = 0.005, meter_fall_db_per_second: float = 24.0) -> None:
         if samplerate <= 0 or channels <= 0 or max_block_frames <= 0:
             raise ValueError("samplerate, channels and max_block_frames must be positive")
-        self.samplerate = int(samplerate)
         self.channels = int(channels)
         self.max_block_frames = int(max_block_frames)
-        self.ramp_frames = max(1, int(round(ramp_seconds * samplerate)))
+        self.ramp_seconds = ramp_seconds
         self.meter_fall_db_per_second = meter_fall_db_per_second
         b, c = self.max_block_frames, self.channels
         # Preallocated scratch, reused by every block.
-        # Flat storage viewed per block as contiguous (lanes, channels, n): strided slices would
-        # make numpy allocate iteration buffers inside the callback.
-        self._acc_flat = np.zeros(c * b, dtype=np.float32)
-        self._lane_flat = np.zeros(0, dtype=np.float32)
-        self._abs_flat = np.zeros(0, dtype=np.float32)
+        self._acc_flat = np.zeros(c * b, dtype=np.float32)  # viewed per block as (channels, n)
         self._gvec = np.zeros(b, dtype=np.float32)  # per-frame gain of one lane
         self._env = np.ones(b, dtype=np.float32)  # transport * master per frame
-        self._ramp_up = np.ones(b, dtype=np.float32)  # 1/R, 2/R, ..., 1, 1, ...
-        r = min(self.ramp_frames, b)
-        self._ramp_up[:r] = np.arange(1, r + 1, dtype=np.float32) / r
-        self._ramp_down = (1.0 - self._ramp_up).astype(np.float32)  # 1-1/R, ..., 0, 0, ...
-        self._peak_new = np.zeros(0, dtype=np.float32)
-        self._rms_new = np.zeros(0, dtype=np.float32)
         self.master_peak = np.zeros(1, dtype=np.float32)
         self._master_peak_new = np.zeros(1, dtype=np.float32)
         self._master_peak_0d = self._master_peak_new[0, ...]  # 0-d view: reduce target
@@ -162,6 +150,25 @@ class StemMixer:
         self._playing = False
         self._master_current = 1.0
         self.blocks_rendered = 0
+        self._configure_rate(samplerate)
+
+    def _configure_rate(self, samplerate: int) -> None:
+        b = self.max_block_frames
+        self.samplerate = int(samplerate)
+        self.ramp_frames = max(1, int(round(self.ramp_seconds * samplerate)))
+        ramp_up = np.ones(b, dtype=np.float32)  # 1/R, 2/R, ..., 1, 1, ...
+        r = min(self.ramp_frames, b)
+        ramp_up[:r] = np.arange(1, r + 1, dtype=np.float32) / r
+        self._ramp_up = ramp_up
+        self._ramp_down = (1.0 - ramp_up).astype(np.float32)  # 1-1/R, ..., 0, 0, ...
+
+    def set_samplerate(self, samplerate: int) -> None:
+        """Change the output rate (the Player does this before its stream starts); drops the track,
+        which must then be loaded again."""
+        if samplerate <= 0:
+            raise ValueError("samplerate must be positive")
+        self.unload()
+        self._configure_rate(samplerate)
 
     # ------------------------------------------------------------------ track setup (GUI thread)
     def load_track(self, source_samplerate: int, total_frames: int, stems: Sequence[str],
@@ -172,20 +179,17 @@ class StemMixer:
         if total_frames <= 0:
             raise ValueError("a track needs at least one frame")
         out_frames = self.source_to_output_frames(total_frames, source_samplerate)
-        lanes: list[_Lane] = []
+        lanes: list[LaneBuffer] = []
         if original is not None:
-            lanes.append(_Lane(ORIGINAL, self._prepare(original, source_samplerate, out_frames),
-                               out_frames))
+            lanes.append(LaneBuffer(ORIGINAL, prepare_lane(
+                original, source_samplerate, self.samplerate, self.channels, out_frames), out_frames))
         for name in stems:
             if name == ORIGINAL or name in (lane.name for lane in lanes):
                 raise ValueError(f"duplicate or reserved lane name {name!r}")
-            lanes.append(_Lane(name, np.zeros((self.channels, out_frames), np.float32), 0))
-        track = _Track(lanes, out_frames, int(source_samplerate))
+            lanes.append(LaneBuffer(name, np.zeros((self.channels, out_frames), np.float32), 0))
+        track = _Track(lanes, out_frames, int(source_samplerate), self.channels,
+                       self.max_block_frames)
         n = len(lanes)
-        self._lane_flat = np.zeros(n * self.channels * self.max_block_frames, dtype=np.float32)
-        self._abs_flat = np.zeros_like(self._lane_flat)
-        self._peak_new = np.zeros(n, dtype=np.float32)
-        self._rms_new = np.zeros(n, dtype=np.float32)
         self.pause()
         old = self._mix.params
         params = replace(_default_params(n), master_gain_db=old.master_gain_db)
@@ -202,49 +206,16 @@ class StemMixer:
     def set_lane(self, name: str, samples: np.ndarray) -> None:
         """Fill a whole lane at once (e.g. from the cache): ``samples (C, frames)`` at the source rate."""
         track, lane = self._lane(name)
-        data = self._prepare(samples, track.source_samplerate, track.total_frames)
-        lane.valid_frames = 0
-        lane._stream = None
-        lane.samples[...] = data
-        lane.valid_frames = track.total_frames
+        lane.fill(prepare_lane(samples, track.source_samplerate, self.samplerate, self.channels,
+                               track.total_frames))
 
     def write_region(self, name: str, start_frame: int, block: np.ndarray) -> None:
         """Write ``block (C, n)`` (source rate) at source frame ``start_frame`` of lane ``name`` and
         advance its valid frontier. Regions arriving in time order are resampled as one stream (no
         seams); any other order starts a fresh stream. One writer thread at a time."""
         track, lane = self._lane(name)
-        block = self._channels(np.asarray(block, dtype=np.float32))
-        n = block.shape[1]
-        if start_frame < 0 or n == 0:
-            raise ValueError(f"bad region for lane {name!r}: start {start_frame}, {n} frames")
-        src_rate = track.source_samplerate
-        if src_rate == self.samplerate:
-            end = min(start_frame + n, track.total_frames)
-            if end > start_frame:
-                lane.samples[:, start_frame:end] = block[:, :end - start_frame]
-            if start_frame <= lane.valid_frames:
-                lane.valid_frames = max(lane.valid_frames, end)
-            return
-        import soxr  # resampling happens here, never in the callback
-
-        total_src = self.output_to_source_frames(track.total_frames, src_rate)
-        if lane._stream is None or start_frame != lane._next_source_frame:
-            lane._stream = soxr.ResampleStream(src_rate, self.samplerate, self.channels,
-                                               dtype="float32", quality="HQ")
-            lane._stream_out_frame = self.source_to_output_frames(start_frame, src_rate)
-        last = start_frame + n >= total_src
-        out = lane._stream.resample_chunk(np.ascontiguousarray(block.T), last=last).T
-        lane._next_source_frame = start_frame + n
-        pos = lane._stream_out_frame
-        end = min(pos + out.shape[1], track.total_frames)
-        if end > pos:
-            lane.samples[:, pos:end] = out[:, :end - pos]
-        lane._stream_out_frame = pos + out.shape[1]
-        if last:
-            lane._stream = None
-            end = track.total_frames
-        if pos <= lane.valid_frames:
-            lane.valid_frames = max(lane.valid_frames, end)
+        block = match_channels(np.asarray(block, dtype=np.float32), self.channels)
+        lane.write(start_frame, block, track.source_samplerate, self.samplerate, track.total_frames)
 
     def write_stems_region(self, start_frame: int, block: np.ndarray,
                            names: Sequence[str] | None = None) -> None:
@@ -388,10 +359,7 @@ class StemMixer:
             out.fill(0.0)
             return
         lanes_c = len(track.lanes) * self.channels
-        if len(self._lane_flat) < lanes_c * n:  # track swapped between our reads: skip a block
-            out.fill(0.0)
-            return
-        lane_buf = self._lane_flat[:lanes_c * n].reshape(len(track.lanes), self.channels, n)
+        lane_buf = track.lane_flat[:lanes_c * n].reshape(len(track.lanes), self.channels, n)
         acc = self._acc_flat[:self.channels * n].reshape(self.channels, n)
         seek_gen, seek_frame = self._seek_request
         tr_gen, want_play = self._transport_request
@@ -412,13 +380,14 @@ class StemMixer:
             env_steady = False
             env[:n] = self._ramp_down[:n]
             self._play_span(track, mix, lane_buf, 0, ramp)
+            self._playing = False
             if seek_pending:
                 self._seek_applied = seek_gen
                 self.cursor = seek_frame
-                if want_play and n > ramp:  # ... then fade in at the new frame
+                if want_play:  # ... then fade in at the new frame
+                    self._playing = True
                     env[ramp:n] = self._ramp_up[:n - ramp]
                     self._play_span(track, mix, lane_buf, ramp, n - ramp)
-            self._playing = want_play and self._playing
         else:
             if seek_pending:
                 self._seek_applied = seek_gen
@@ -499,15 +468,15 @@ class StemMixer:
                     np.multiply(lane_buf[i, c], gvec[:n], out=lane_buf[i, c])
                 current[i] = g1
         np.add.reduce(lane_buf, axis=0, out=acc)
-        absb = self._abs_flat[:lane_buf.size].reshape(lane_buf.shape[0], -1)  # (L, C*n)
+        absb = track.abs_flat[:lane_buf.size].reshape(lane_buf.shape[0], -1)  # (L, C*n)
         np.abs(lane_buf.reshape(absb.shape), out=absb)
-        np.maximum.reduce(absb, axis=1, out=self._peak_new)
+        np.maximum.reduce(absb, axis=1, out=track.peak_new)
         np.multiply(absb, absb, out=absb)
-        np.add.reduce(absb, axis=1, out=self._rms_new)
-        self._rms_new *= 1.0 / (n * self.channels)
-        np.sqrt(self._rms_new, out=self._rms_new)
-        self._fall(track.peak, self._peak_new, n)
-        self._fall(track.rms, self._rms_new, n)
+        np.add.reduce(absb, axis=1, out=track.rms_new)
+        track.rms_new *= 1.0 / (n * self.channels)
+        np.sqrt(track.rms_new, out=track.rms_new)
+        self._fall(track.peak, track.peak_new, n)
+        self._fall(track.rms, track.rms_new, n)
 
     def _fall(self, level: np.ndarray, new: np.ndarray, n: int) -> None:
         """Meter ballistics: jump up at once, fall at ``meter_fall_db_per_second``."""
@@ -526,7 +495,7 @@ class StemMixer:
             raise ValueError("no track is loaded in the mixer")
         return track
 
-    def _lane(self, name: str) -> tuple[_Track, _Lane]:
+    def _lane(self, name: str) -> tuple[_Track, LaneBuffer]:
         track = self._require_track()
         if name not in track.index:
             raise ValueError(f"no lane named {name!r} (lanes: {', '.join(track.names)})")
@@ -541,32 +510,6 @@ class StemMixer:
 
     def _swap(self, params: MixParams) -> None:
         self._mix = _Mix(self._mix.track, params)
-
-    def _channels(self, samples: np.ndarray) -> np.ndarray:
-        if samples.ndim != 2:
-            raise ValueError(f"expected (channels, frames), got shape {samples.shape}")
-        c = samples.shape[0]
-        if c == self.channels:
-            return samples
-        if c == 1:
-            return np.repeat(samples, self.channels, axis=0)
-        if self.channels == 1:
-            return samples.mean(axis=0, keepdims=True)
-        return samples[: self.channels] if c > self.channels else np.concatenate(
-            [samples, np.repeat(samples[-1:], self.channels - c, axis=0)])
-
-    def _prepare(self, samples: np.ndarray, source_samplerate: int, out_frames: int) -> np.ndarray:
-        """``(C, N)`` at the source rate -> contiguous float32 ``(channels, out_frames)`` at ours."""
-        data = self._channels(np.asarray(samples, dtype=np.float32))
-        if source_samplerate != self.samplerate:
-            import soxr
-
-            data = soxr.resample(np.ascontiguousarray(data.T), source_samplerate, self.samplerate,
-                                 quality="HQ").T
-        result = np.zeros((self.channels, out_frames), dtype=np.float32)
-        m = min(out_frames, data.shape[1])
-        result[:, :m] = data[:, :m]
-        return result
 
 
 def mix_offline(stems: Mapping[str, np.ndarray], gains: Mapping[str, float]) -> np.ndarray:

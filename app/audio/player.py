@@ -22,6 +22,7 @@ class Player:
 
     ``preferred_samplerate``: the stems' rate (the model's 44.1 kHz); used when the device accepts it,
     otherwise the device's default rate is used and the mixer resamples lanes once when loading.
+    Call ``open()`` before loading a track: it may change ``mixer.samplerate`` (same object).
     ``blocksize``: frames per callback (0 lets PortAudio choose). ``latency``: PortAudio latency hint.
     """
 
@@ -66,11 +67,10 @@ class Player:
                                      dtype="float32")
         except (ValueError, sd.PortAudioError):
             rate = int(info["default_samplerate"])
-        if rate != self.mixer.samplerate:
+        if rate != self.mixer.samplerate:  # same mixer object, new rate (drops a loaded track)
             if self.mixer.duration_frames:
-                self.mixer.unload()
-            self.mixer = StemMixer(rate, channels=self.channels,
-                                   max_block_frames=max(8192, self.blocksize))
+                logger.warning("output rate changed to %d Hz: the track must be loaded again", rate)
+            self.mixer.set_samplerate(rate)
         try:
             stream = sd.OutputStream(samplerate=rate, blocksize=self.blocksize, device=self.device,
                                      channels=self.channels, dtype="float32", latency=self.latency,
@@ -161,7 +161,12 @@ class Player:
 
     @property
     def position_seconds(self) -> float:
-        return self.mixer.position_seconds
+        """What is being heard now: the mixer's cursor minus the output latency while playing
+        (the cursor runs ahead by the device buffer), for the playhead and the readout."""
+        seconds = self.mixer.position_seconds
+        if self.mixer.is_playing and self._stream is not None:
+            seconds = max(0.0, seconds - self.latency_seconds)
+        return seconds
 
     def __enter__(self) -> "Player":
         self.open()

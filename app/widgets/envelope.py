@@ -142,7 +142,7 @@ class EnvelopePyramid:
         i0, i1 = start // bucket, min(len(self.mins[level]), -(-end // bucket) + 1)
         lo = self.mins[level][i0:i1]
         hi = self.maxs[level][i0:i1]
-        step = max(1, int(fpp // bucket))  # merge further to ~1 bucket per pixel
+        step = max(1, int(np.ceil(fpp / bucket)))  # merge further to at most 1 bucket per pixel
         if step > 1 and len(lo) > step:
             idx = np.arange(0, len(lo), step)
             lo = np.minimum.reduceat(lo, idx)

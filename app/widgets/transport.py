@@ -119,7 +119,7 @@ class PlaybackPoller(QtCore.QObject):
     def poll(self) -> None:
         mixer = self.player.mixer
         self.player.poll()
-        seconds = mixer.position_seconds
+        seconds = self.player.position_seconds  # latency-compensated: what is heard now
         if self.transport is not None:
             self.transport.set_playing(mixer.is_playing)
             self.transport.set_position(seconds)

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets  # PySide6 before pyqtgraph
+from PySide6 import QtCore, QtWidgets  # PySide6 before pyqtgraph
 
 import pyqtgraph as pg  # noqa: E402
 
@@ -172,9 +172,10 @@ class WaveformView(QtWidgets.QWidget):
                                    movable=False, pen=pg.mkPen("#ffffff", width=1))
         playhead.setZValue(10)
         plot.addItem(playhead, ignoreBounds=True)
-        label = pg.TextItem(name, color=color, anchor=(0, 0))
+        label = pg.TextItem(name, color=color, anchor=(0, 0), fill=pg.mkBrush(30, 33, 39, 190))
         label.setParentItem(vb)
-        label.setPos(4, 0)
+        label.setZValue(100)  # above the waveform, fixed in the lane's corner
+        label.setPos(4, 2)
         lane = _Lane(name, plot, curve, playhead, region, pending, envelope)
         self._lanes[name] = lane
         if first is None:

@@ -188,7 +188,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{path}: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
         speed = seconds / max(result.elapsed_seconds, 1e-9)
-        print(f"{path}: {seconds:.1f} s separated on {result.device.summary()} in "
+        ran_on = f"{result.device.used} ({result.device.name})"
+        if result.device.fallbacks:
+            ran_on += " after: " + "; ".join(result.device.fallbacks)
+        print(f"{path}: {seconds:.1f} s separated on {ran_on} in "
               f"{result.elapsed_seconds:.1f} s ({speed:.1f}x real time) -> "
               + ", ".join(str(p) for p in exported.paths))
         for notice in list(loaded.notices) + list(result.notices) + list(exported.notices):
