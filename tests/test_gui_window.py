@@ -245,3 +245,28 @@ def test_separate_selection_fills_only_the_region(qtbot, make_window, stemdeck_h
     assert mixer.params.loop == (2 * SR, 4 * SR)
     got = heard_at(mixer, 3 * SR)
     np.testing.assert_allclose(got, track.stems.sum(axis=0)[:, 3 * SR:3 * SR + 2048], atol=1e-5)
+
+
+def test_seek_ahead_restarts_separation_at_the_playhead(qtbot, make_window, stemdeck_home, tmp_path):
+    long_song = make_song(tmp_path / "long.wav", seconds=90.0)
+    window = make_window()
+    starts = []
+    window.session.region_ready.connect(lambda s, e: starts.append(s))
+    with qtbot.waitSignal(window.session.region_ready, timeout=60_000):
+        window.open_paths([long_song])
+    track = window.session.track
+    target = 70 * SR
+    if track.is_covered(target):
+        pytest.skip("separation already passed the seek target on this machine")
+    window.player.seek_frame(target)            # the user clicks at 1:10
+    qtbot.waitUntil(lambda: track.is_covered(target), timeout=60_000)
+    assert target in starts, "a job restarted exactly at the playhead"
+    if not track.complete:
+        # the region at the playhead is audible before the gap behind it is filled
+        window.player.flush_regions()
+        mixer = window.player.mixer
+        got = heard_at(mixer, target + SR // 2)
+        want = track.stems.sum(axis=0)[:, target + SR // 2:target + SR // 2 + 2048]
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    qtbot.waitUntil(lambda: track.complete, timeout=120_000)   # the gaps are filled afterwards
+    assert window.session.current_item.status == "done"
