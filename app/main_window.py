@@ -319,7 +319,6 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _track_completed(self, track: Track) -> None:
-        self.player.flush_regions()
         self._show_device(track)
         if track.se_activations:
             self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds)

@@ -10,6 +10,7 @@ the mixer's output-rate frames are converted here.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +28,9 @@ from .widgets.waveform_view import LANE_COLORS, WaveformView
 logger = logging.getLogger(__name__)
 
 CONTROLS_WIDTH = 210
-REGION_FLUSH_MS = 120     # separated regions are applied to lanes at most this often
+REGION_FLUSH_MS = 120     # separated regions are applied to lanes at most this often ...
+REGION_SLICE_SECONDS = 1.0  # ... in slices of this length ...
+REGION_BUDGET_MS = 8.0    # ... for at most this long per event-loop turn (keeps the GUI fluid)
 AXIS_HEIGHT = 26          # the waveform's shared time axis under the last lane
 
 
@@ -80,8 +83,7 @@ class PlayerPanel(QWidget):
         self._pending: list[tuple[int, int]] = []
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
-        self._flush_timer.setInterval(REGION_FLUSH_MS)
-        self._flush_timer.timeout.connect(self.flush_regions)
+        self._flush_timer.timeout.connect(self._flush_some)
         self.poller = PlaybackPoller(self.audio, self.transport, self.waveform, self.lanes,
                                      parent=self)
         self.poller.start()
@@ -176,13 +178,28 @@ class PlayerPanel(QWidget):
         else:
             self._pending.append((start, end))
         if not self._flush_timer.isActive():
-            self._flush_timer.start()
+            self._flush_timer.start(REGION_FLUSH_MS)
 
-    def flush_regions(self) -> None:
-        """Apply the separated regions received so far to the mixer lanes and waveforms."""
-        pending, self._pending = self._pending, []
-        for start, end in pending:
-            self._apply_region(start, end)
+    def flush_regions(self, budget_ms: float | None = None) -> None:
+        """Apply separated regions received so far to the mixer lanes and waveforms, in slices,
+        for at most `budget_ms` (None: all of them now); the rest follows on the next turns."""
+        t0 = time.perf_counter()
+        slice_frames = int(REGION_SLICE_SECONDS * (self.track.samplerate if self.track else 44100))
+        while self._pending:
+            start, end = self._pending[0]
+            stop = min(end, start + slice_frames)
+            if stop < end:
+                self._pending[0] = (stop, end)
+            else:
+                self._pending.pop(0)
+            self._apply_region(start, stop)
+            if budget_ms is not None and (time.perf_counter() - t0) * 1000 > budget_ms:
+                break
+        if self._pending:
+            self._flush_timer.start(0)
+
+    def _flush_some(self) -> None:
+        self.flush_regions(REGION_BUDGET_MS)
 
     def _apply_region(self, start: int, end: int) -> None:
         track = self.track

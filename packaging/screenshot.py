@@ -129,6 +129,7 @@ def main() -> int:
     window.se_dock.show()
     window.se_dock.raise_()
     window.resizeDocks([window.se_dock], [height // 3], Qt.Orientation.Vertical)
+    window.player.flush_regions()
     window.player.prepare_screenshot()
     if untrained:
         window.setWindowTitle(window.windowTitle() + "  [untrained demo model]")

@@ -26,7 +26,8 @@ from ..track import Track
 logger = logging.getLogger(__name__)
 
 PRESET_LABELS = {"instrumental": "Instrumental (no vocals)", "acappella": "A cappella (vocals only)",
-                 "drumless": "Drumless", "bassless": "Bassless"}
+                 "drumless": "Drumless", "bassless": "Bassless",
+                 "residual": "Residual (what no stem caught)"}
 BIT_DEPTHS = [("Like the source", 0), ("16-bit", 16), ("24-bit", 24), ("32-bit float", 32)]
 WHAT_I_HEAR = "what_i_hear"
 
@@ -80,7 +81,7 @@ class ExportDialog(QDialog):
         hear = QCheckBox("What I hear (current mute/solo/gain)")
         hear.setEnabled(bool(self.mix_gains))
         self.output_checks[WHAT_I_HEAR] = hear
-        combos_layout.addWidget(hear, 2, 0, 1, 2)
+        combos_layout.addWidget(hear, 3, 0, 1, 2)
 
         self.container = QComboBox()
         for label, value in (("WAV", "wav"), ("FLAC", "flac"), ("MP3 320 kbps", "mp3")):
