@@ -18,7 +18,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIc
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
                                QProgressBar, QPushButton, QToolBar, QVBoxLayout, QWidget)
 
-from . import qt_compat
 from .dialogs.about_dialog import AboutDialog
 from .dialogs.export_dialog import ExportDialog
 from .jobs import FunctionJob, JobRunner
@@ -33,7 +32,6 @@ from .widgets.model_picker import ModelPicker
 from .widgets.se_view import SEView
 
 logger = logging.getLogger(__name__)
-qt_compat.apply()  # before any signal is emitted (see app/qt_compat.py)
 
 ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
 OPEN_FILTER = ("Audio (*.wav *.flac *.mp3 *.ogg *.aif *.aiff *.m4a *.aac *.opus *.mp4 *.webm);;"
