@@ -42,6 +42,8 @@ if [ ! -f "$stamp" ]; then
   # torch 2.13.0: on this project's machines a CPU build lies on local disk; elsewhere PyPI's
   # build (CUDA on Linux x86_64, MPS on macOS) is used. Installed first so nothing pulls another.
   .venv/bin/python -m pip install -q "torch==2.13.0"
+  # PySide6 6.12.0 aborts CPython 3.11 (refcount of None drops per void call); 6.11.3 is the newest good one
+  .venv/bin/python -m pip install -q "PySide6-Essentials==6.11.3"
   .venv/bin/python -m pip install -q -e ".${extras}"
   touch "$stamp"
 fi

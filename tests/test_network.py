@@ -199,6 +199,13 @@ def test_se_recording_gives_one_array_per_forward_with_values_in_unit_interval()
     assert all(se.sink is None for _, se in se_layers(model))
 
 
+def test_recording_a_model_without_se_gives_nothing():
+    model = _model(attention="none")
+    with torch.no_grad(), record_se(model) as records:
+        model(torch.randn(1, 2, 300))
+    assert records == {}
+
+
 def test_se_scales_channels_by_its_activation():
     model = _model()
     se = model.encoder[0].se
