@@ -36,7 +36,7 @@ class ModelPicker(QComboBox):
         super().__init__(parent)
         self.setObjectName("modelPicker")
         self.setToolTip("Separation model")
-        self.setMinimumContentsLength(14)
+        self.setMinimumContentsLength(22)
         self.addItem("Default model", "")
         if current:
             self.addItem(current, current)
