@@ -105,6 +105,9 @@ class SeparationSession(QObject):
 
     def display(self, item: QueueItem) -> None:
         """Load `item` and make it the displayed track (cache hits are instant)."""
+        if (item is self.current_item and self.track is not None and self.track.path == item.path
+                and item.status in ("separating", "queued") and self.job is not None):
+            return  # already on screen and being separated
         if self.job is not None and self._job_item is not item:
             self._cancel_job(restart=True)   # the displayed song has priority
         self.current_item = item

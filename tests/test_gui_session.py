@@ -95,3 +95,16 @@ def test_no_model_still_opens_the_song(qtbot, tmp_path, empty_home, song):
     assert "no model" in missing[0].lower()
     assert session.track.frames == 2 * 44100 and not session.busy
     runner.wait(5)
+
+
+def test_opening_the_song_being_separated_again_keeps_one_job(qtbot, tmp_path, stemdeck_home):
+    song = make_song(tmp_path / "song.wav", seconds=30.0)
+    session, runner = make_session(tmp_path)
+    with qtbot.waitSignal(session.region_ready, timeout=60_000):
+        session.open_paths([song])
+    track = session.track
+    session.open_paths([song])          # dropped again while it runs
+    assert session.track is track and len(session.items) == 1
+    qtbot.waitUntil(lambda: track.complete, timeout=60_000)
+    assert session.track is track
+    runner.wait(10)
