@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
+                               QMessageBox,
                                QProgressBar, QPushButton, QToolBar, QVBoxLayout, QWidget)
 
 from .dialogs.about_dialog import AboutDialog
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
             logging.getLogger().setLevel(logging.INFO)
         self.last_error: tuple[str, str] | None = None
         self._closing = False
+        self.confirm_close = True     # ask before quitting while a separation runs
 
         self.player = PlayerPanel(enable_audio=enable_audio, parent=self)
         self.queue = QueuePanel()
@@ -468,6 +470,13 @@ class MainWindow(QMainWindow):
         self.queue_dock.setVisible(self.queue.count() > 1)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if not self._closing and self.confirm_close and self.session.busy:
+            answer = QMessageBox.question(
+                self, "Quit StemDeck?", "A separation is still running. Quit and stop it? "
+                "(Nothing half-done is kept.)")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         if not self._closing:
             self._closing = True
             self.save_state()

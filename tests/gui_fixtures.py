@@ -73,6 +73,7 @@ def make_window(qtbot, tmp_path):
         for key, value in prefs.items():
             settings.set(key, value)
         window = MainWindow(settings, enable_audio=False)
+        window.confirm_close = False
         qtbot.addWidget(window)
         window.show()
         windows.append(window)

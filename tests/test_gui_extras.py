@@ -88,3 +88,25 @@ def test_se_view_compares_two_songs(qtbot, make_window, stemdeck_home, tmp_path)
     assert diff.shape == (se_a[layer].shape[-1],) and np.abs(diff).max() > 0
     heights = view.diff_bars.opts["height"]
     np.testing.assert_allclose(heights, diff, atol=1e-6)
+
+
+def test_quitting_while_separating_asks_first(qtbot, make_window, stemdeck_home, tmp_path,
+                                              monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window()
+    window.confirm_close = True
+    with qtbot.waitSignal(window.session.region_ready, timeout=60_000):
+        window.open_paths([make_song(tmp_path / "long.wav", seconds=60.0)])
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No))
+    window.close()
+    assert asked and window.isVisible() and window.session.busy
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
+    window.close()
+    assert not window.isVisible()
+    assert window.runner.wait(5)                    # the job was stopped, nothing cached
+    cache = stemdeck_home / "cache"
+    assert not cache.exists() or not any(cache.iterdir())
