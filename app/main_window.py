@@ -248,6 +248,9 @@ class MainWindow(QMainWindow):
         s.error.connect(self.show_error)
         s.model_missing.connect(self._model_missing)
         self.queue.activated.connect(self.session.display)
+        self.queue.cancel_requested.connect(self.session.cancel_item)
+        self.queue.remove_requested.connect(
+            lambda item: self.session.remove_item(item) and self.queue.remove_item(item))
         self.player.seeked.connect(self.session.seek_hint)
         self.player.selection_changed.connect(lambda *_: self._update_actions())
         self.player.drag_paths = self.stem_file_for_drag

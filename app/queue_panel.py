@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QMenu, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from .session import QueueItem
 
@@ -33,6 +33,8 @@ class QueuePanel(QWidget):
     """See module doc. `activated(QueueItem)` when the user picks an item."""
 
     activated = Signal(object)
+    cancel_requested = Signal(object)
+    remove_requested = Signal(object)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -45,6 +47,8 @@ class QueuePanel(QWidget):
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemActivated.connect(self._activated)
         self.tree.itemDoubleClicked.connect(self._activated)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
         self._rows: dict[int, QTreeWidgetItem] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -69,6 +73,24 @@ class QueuePanel(QWidget):
     def status_of(self, item: QueueItem) -> str:
         row = self._rows.get(id(item))
         return row.text(1) if row is not None else ""
+
+    def remove_item(self, item: QueueItem) -> None:
+        row = self._rows.pop(id(item), None)
+        if row is not None:
+            self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(row))
+
+    def _context_menu(self, pos) -> None:
+        row = self.tree.itemAt(pos)
+        item = row.data(0, Qt.ItemDataRole.UserRole) if row is not None else None
+        if item is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Show", lambda: self.activated.emit(item))
+        if item.status in ("separating", "queued", "loading"):
+            menu.addAction("Cancel", lambda: self.cancel_requested.emit(item))
+        else:
+            menu.addAction("Remove from queue", lambda: self.remove_requested.emit(item))
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
 
     def count(self) -> int:
         return self.tree.topLevelItemCount()

@@ -79,6 +79,7 @@ class SeparationSession(QObject):
         self._job_track: Track | None = None
         self._load_job: FunctionJob | None = None
         self._restart_after_cancel = False
+        self._after_cancel_pump = False
         self._selection_only = False
         self.last_device_text = ""
 
@@ -212,6 +213,21 @@ class SeparationSession(QObject):
             if it.status == "queued":
                 self._set_status(it, "cancelled", "")
 
+    def cancel_item(self, item: QueueItem) -> None:
+        """Stop one queued or running song (the others carry on)."""
+        if self._job_item is item and self.job is not None:
+            self._cancel_job(restart=False)
+            self._after_cancel_pump = True
+        if item.status in ("queued", "separating", "loading"):
+            self._set_status(item, "cancelled", "")
+
+    def remove_item(self, item: QueueItem) -> bool:
+        """Forget a song that is not running or displayed; returns whether it was removed."""
+        if item is self.current_item or item is self._job_item or item not in self.items:
+            return False
+        self.items.remove(item)
+        return True
+
     def seek_hint(self, frame: int) -> None:
         """The playhead moved to `frame`: make the separation run ahead of it."""
         self.playhead_frame = int(frame)
@@ -304,7 +320,7 @@ class SeparationSession(QObject):
         self.job = None
         if outcome == "cancelled" and self._restart_after_cancel:
             outcome = "queued"   # pre-empted by the displayed song; resumes later
-        self._restart_after_cancel = False
+        self._restart_after_cancel = self._after_cancel_pump = False
         self._set_status(item, outcome, message, 1.0 if outcome == "done" else 0.0)
         self._pump()
 
@@ -426,6 +442,9 @@ class SeparationSession(QObject):
         else:
             self.progress.emit(0.0, -1.0, "Cancelled")
             self.busy_changed.emit(False)
+            if self._after_cancel_pump:   # one item was cancelled: the rest of the queue goes on
+                self._after_cancel_pump = False
+                self._pump()
 
     def _set_status(self, item: QueueItem, status: str, message: str,
                     fraction: float | None = None) -> None:

@@ -108,3 +108,16 @@ def test_opening_the_song_being_separated_again_keeps_one_job(qtbot, tmp_path, s
     qtbot.waitUntil(lambda: track.complete, timeout=60_000)
     assert session.track is track
     runner.wait(10)
+
+
+def test_cancelling_one_queued_song_lets_the_rest_finish(qtbot, tmp_path, stemdeck_home):
+    songs = [make_song(tmp_path / f"s{i}.wav", seconds=1.0) for i in range(3)]
+    session, runner = make_session(tmp_path)
+    session.open_paths(songs)
+    first, second, third = session.items
+    session.cancel_item(second)
+    qtbot.waitUntil(lambda: first.status == "done" and third.status == "done", timeout=60_000)
+    assert second.status == "cancelled"
+    assert not session.remove_item(first)          # displayed: stays
+    assert session.remove_item(second) and second not in session.items
+    runner.wait(10)
