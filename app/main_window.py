@@ -326,10 +326,23 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _track_completed(self, track: Track) -> None:
+        if track.complete:
+            self._show_residual(track)
         self._show_device(track)
         if track.se_activations:
             self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds)
         self._update_actions()
+
+    def _show_residual(self, track: Track) -> None:
+        """Compute mixture − sum of stems and its waveform in a worker, then show it."""
+        def residual(cancel: threading.Event) -> Any:
+            from .widgets.envelope import EnvelopePyramid
+
+            return EnvelopePyramid.from_samples(track.mixture - track.stems.sum(axis=0))
+
+        job = FunctionJob("residual waveform", residual)
+        job.signals.finished.connect(lambda env: self.player.add_residual_lane(track, env))
+        self.runner.start(job)
 
     def _show_device(self, track: Track) -> None:
         parts = [track.model_name] if track.model_name else []

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QMimeData, QTimer, Signal
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .audio.mixer import ORIGINAL, StemMixer
@@ -31,6 +31,8 @@ CONTROLS_WIDTH = 210
 REGION_FLUSH_MS = 120     # separated regions are applied to lanes at most this often ...
 REGION_SLICE_SECONDS = 1.0  # ... in slices of this length ...
 REGION_BUDGET_MS = 8.0    # ... for at most this long per event-loop turn (keeps the GUI fluid)
+RESIDUAL = "residual"
+RESIDUAL_COLOR = "#9e8cc8"
 AXIS_HEIGHT = 26          # the waveform's shared time axis under the last lane
 
 
@@ -50,6 +52,7 @@ class PlayerPanel(QWidget):
         self.audio = Player(44100)       # opened in open_audio(); without it the mixer still works
         self._selection: tuple[int, int] | None = None
         self.lanes: dict[str, StemLaneControls] = {}
+        self.lanes_extra: list[QWidget] = []      # view-only rows (the residual)
 
         self.transport = TransportBar()
         self._theme_transport_icons()
@@ -150,16 +153,40 @@ class PlayerPanel(QWidget):
         self.selection_changed.emit(None)
 
     def _build_lane_controls(self, track: Track) -> None:
-        for lane in self.lanes.values():
+        for lane in [*self.lanes.values(), *self.lanes_extra]:
             self.controls.removeWidget(lane)
             lane.deleteLater()
         self.lanes.clear()
+        self.lanes_extra.clear()
         for name in (ORIGINAL, *track.sources):
             lane = StemLaneControls(name, LANE_COLORS.get(name, "#c8c8c8"))
             bind_to_mixer(lane, self.mixer)
             lane.set_drag_provider(self._drag_provider)
             self.controls.addWidget(lane, 1)
             self.lanes[name] = lane
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """Waveform rows at least as tall as the lane controls beside them, so they line up."""
+        widgets = [*self.lanes.values(), *self.lanes_extra]
+        if widgets:
+            row = max(w.minimumSizeHint().height() for w in widgets) + self.controls.spacing()
+            self.waveform.setMinimumHeight(len(widgets) * row + AXIS_HEIGHT)
+
+    def add_residual_lane(self, track: Track, envelope: EnvelopePyramid) -> None:
+        """Show mixture − sum of stems (what no stem caught) as a view-only lane."""
+        if track is not self.track or RESIDUAL in self.waveform.lane_names:
+            return
+        self.waveform.add_lane(RESIDUAL, envelope=envelope, color=RESIDUAL_COLOR)
+        label = QLabel("Residual")
+        label.setObjectName("residualLabel")
+        label.setToolTip("Mixture minus the sum of the stems: bleed, reverb tails and what the "
+                         "model missed. View only; export it with Export ▸ Residual.")
+        label.setStyleSheet(f"color: {RESIDUAL_COLOR}; font-weight: bold; padding: 4px;")
+        label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.controls.addWidget(label, 1)
+        self.lanes_extra.append(label)
+        self._fit_rows()
 
     def _drag_provider(self, name: str) -> list[Path] | None:
         if self.drag_paths is None or self.track is None:

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -89,7 +90,7 @@ def main() -> int:
     parser.add_argument("--song", type=Path)
     parser.add_argument("--model")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
-    parser.add_argument("--size", default="1400x860")
+    parser.add_argument("--size", default="1400x1000")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="stemdeck-shot-"))
@@ -128,8 +129,13 @@ def main() -> int:
     loop.exec()
     window.se_dock.show()
     window.se_dock.raise_()
-    window.resizeDocks([window.se_dock], [height // 3], Qt.Orientation.Vertical)
+    window.resizeDocks([window.se_dock], [int(height * 0.3)], Qt.Orientation.Vertical)
     window.player.flush_regions()
+    for _ in range(500):  # the residual lane is computed in a worker
+        if "residual" in window.player.waveform.lane_names:
+            break
+        app.processEvents()
+        time.sleep(0.01)
     window.player.prepare_screenshot()
     if untrained:
         window.setWindowTitle(window.windowTitle() + "  [untrained demo model]")

@@ -277,3 +277,16 @@ def test_seek_ahead_restarts_separation_at_the_playhead(qtbot, make_window, stem
         np.testing.assert_allclose(got, want, atol=1e-5)
     qtbot.waitUntil(lambda: track.complete, timeout=120_000)   # the gaps are filled afterwards
     assert window.session.current_item.status == "done"
+
+
+def test_residual_lane_shows_what_no_stem_caught(qtbot, make_window, stemdeck_home, song):
+    window = make_window()
+    open_and_separate(qtbot, window, song)
+    qtbot.waitUntil(lambda: "residual" in window.player.waveform.lane_names, timeout=10_000)
+    track = window.session.track
+    env = window.player.waveform._lanes["residual"].envelope
+    residual = track.mixture - track.stems.sum(axis=0)
+    assert env.filled_frames == track.frames
+    # the envelope's top level holds the residual's extremes (float16)
+    assert float(np.max(env.maxs[-1])) == pytest.approx(float(residual.max()), rel=1e-2, abs=1e-3)
+    assert len(window.player.lanes_extra) == 1
