@@ -110,3 +110,11 @@ def test_quitting_while_separating_asks_first(qtbot, make_window, stemdeck_home,
     assert window.runner.wait(5)                    # the job was stopped, nothing cached
     cache = stemdeck_home / "cache"
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_underruns_show_in_the_log_view(qtbot, make_window, empty_home):
+    window = make_window()
+    window.player.audio._underruns += 3       # as PortAudio's callback would count them
+    window.player.poller.poll()
+    qtbot.waitUntil(lambda: any("underrun" in line for line in window.log_view.lines), timeout=3000)
+    assert window.log_view.warnings >= 1
