@@ -79,7 +79,9 @@ class ExportDialog(QDialog):
             self.output_checks[key] = box
             combos_layout.addWidget(box, i // 2, i % 2)
         hear = QCheckBox("What I hear (current mute/solo/gain)")
-        hear.setEnabled(bool(self.mix_gains))
+        hear.setEnabled(any(self.mix_gains.values()))
+        if not hear.isEnabled():
+            hear.setToolTip("Nothing is audible right now (everything muted)")
         self.output_checks[WHAT_I_HEAR] = hear
         combos_layout.addWidget(hear, 3, 0, 1, 2)
 
@@ -145,7 +147,7 @@ class ExportDialog(QDialog):
     def selected_outputs(self) -> list[Any]:
         outputs = [self.presets[k] for k, box in self.output_checks.items()
                    if box.isChecked() and k in self.presets]
-        if self.output_checks[WHAT_I_HEAR].isChecked() and self.mix_gains:
+        if self.output_checks[WHAT_I_HEAR].isChecked() and any(self.mix_gains.values()):
             outputs.append(what_i_hear_spec(self.mix_gains))
         return outputs
 
