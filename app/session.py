@@ -80,6 +80,7 @@ class SeparationSession(QObject):
         self._load_job: FunctionJob | None = None
         self._restart_after_cancel = False
         self._after_cancel_pump = False
+        self._suppress_auto = False
         self._selection_only = False
         self.last_device_text = ""
 
@@ -134,6 +135,9 @@ class SeparationSession(QObject):
         if self.job is not None:
             self._cancel_job(restart=False)
             self.runner.wait(5.0)
+        # Don't launch a full render just because a setting changed: the user may want to
+        # audition it on a selection first ("Separate selection"), or press Separate.
+        self._suppress_auto = True
         self.display(item)
 
     def _on_loaded(self, item: QueueItem, res: LoadResult) -> None:
@@ -157,10 +161,13 @@ class SeparationSession(QObject):
         elif res.model is None:
             self._set_status(item, "ready", "no model")
             self.model_missing.emit(res.model_error)
-        elif self.settings.get("auto_separate"):
+        elif self.settings.get("auto_separate") and not self._suppress_auto:
             self._set_status(item, "queued", "")
         else:
             self._set_status(item, "ready", "press Separate")
+            self.message.emit(f"{track.name}: not separated with these settings yet — press "
+                              "Separate, or select a passage and Separate selection")
+        self._suppress_auto = False
         self._pump()
 
     def _on_load_failed(self, item: QueueItem, message: str) -> None:

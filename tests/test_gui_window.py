@@ -221,8 +221,13 @@ def test_quality_change_reseparates_and_switching_back_uses_the_cache(qtbot, mak
     open_and_separate(qtbot, window, song)
     window.runner.wait(10)
     balanced = window.session.track.stems.copy()
-    with qtbot.waitSignal(window.session.track_completed, timeout=60_000):
+    with qtbot.waitSignal(window.session.track_opened, timeout=20_000):
         window.quality_box.setCurrentIndex(window.quality_box.findData("fast"))
+    # a new preset is not rendered until asked (it may be auditioned on a selection first)
+    assert window.session.current_item.status == "ready" and not window.session.busy
+    assert window.session.track.covered_frames == 0
+    with qtbot.waitSignal(window.session.track_completed, timeout=60_000):
+        window.separate_action.trigger()
     assert not window.session.track.from_cache
     window.runner.wait(10)
     with qtbot.waitSignal(window.session.track_completed, timeout=20_000):
