@@ -1,0 +1,347 @@
+"""The player area of the window: transport, per-lane controls beside waveform lanes, audio output.
+
+Glue between a `Track` (model-rate arrays filled progressively) and the `player` branch's parts:
+`Player` (sounddevice stream owning a `StemMixer`: one cursor, pure numpy), `WaveformView`,
+`StemLaneControls` and `TransportBar`, polled by `PlaybackPoller` (a QTimer; the GUI never waits
+on audio). Frame numbers this panel exchanges with the window are *track* frames (model rate);
+the mixer's output-rate frames are converted here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from .audio.mixer import ORIGINAL, StemMixer
+from .audio.player import Player
+from .track import Track
+from .widgets.envelope import EnvelopePyramid
+from .widgets.stem_lane import StemLaneControls, bind_to_mixer
+from .widgets.transport import PlaybackPoller, TransportBar
+from .widgets.waveform_view import LANE_COLORS, WaveformView
+
+logger = logging.getLogger(__name__)
+
+CONTROLS_WIDTH = 210
+REGION_FLUSH_MS = 120     # separated regions are applied to lanes at most this often ...
+REGION_SLICE_SECONDS = 1.0  # ... in slices of this length ...
+REGION_BUDGET_MS = 8.0    # ... for at most this long per event-loop turn (keeps the GUI fluid)
+RESIDUAL = "residual"
+RESIDUAL_COLOR = "#9e8cc8"
+AXIS_HEIGHT = 26          # the waveform's shared time axis under the last lane
+
+
+class PlayerPanel(QWidget):
+    """See module doc. `seeked(track_frame)` when the user moves the playhead;
+    `selection_changed((start, end) | None)` when the A–B region changes."""
+
+    seeked = Signal(int)
+    selection_changed = Signal(object)
+
+    def __init__(self, enable_audio: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("playerPanel")
+        self.track: Track | None = None
+        self.drag_paths: Callable[[str], list[str]] | None = None
+        self.enable_audio = enable_audio
+        self.audio = Player(44100)       # opened in open_audio(); without it the mixer still works
+        self._selection: tuple[int, int] | None = None
+        self.lanes: dict[str, StemLaneControls] = {}
+        self.lanes_extra: list[QWidget] = []      # view-only rows (the residual)
+
+        self.transport = TransportBar()
+        self._theme_transport_icons()
+        self.transport.playPauseClicked.connect(self.toggle_play)
+        self.transport.stopClicked.connect(self.stop)
+        self.transport.loopToggled.connect(self._loop_toggled)
+        self.status = QLabel("")
+        self.status.setObjectName("hint")
+        self.waveform = WaveformView()
+        self.waveform.seekRequested.connect(self.seek_frame)
+        self.waveform.loopChanged.connect(self._loop_changed)
+        self.waveform.loopCleared.connect(self._loop_cleared)
+        self.controls_box = QWidget()
+        self.controls_box.setObjectName("laneControls")
+        self.controls_box.setFixedWidth(CONTROLS_WIDTH)
+        self.controls = QVBoxLayout(self.controls_box)
+        self.controls.setContentsMargins(0, 0, 0, AXIS_HEIGHT)
+        self.controls.setSpacing(2)
+        lanes = QHBoxLayout()
+        lanes.setContentsMargins(0, 0, 0, 0)
+        lanes.setSpacing(4)
+        lanes.addWidget(self.controls_box)
+        lanes.addWidget(self.waveform, 1)
+        top = QHBoxLayout()
+        top.addWidget(self.transport, 1)
+        top.addWidget(self.status)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 4)
+        layout.addLayout(top)
+        layout.addLayout(lanes, 1)
+        self._pending: list[tuple[int, int]] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.timeout.connect(self._flush_some)
+        self.poller = PlaybackPoller(self.audio, self.transport, self.waveform, self.lanes,
+                                     parent=self)
+        self.poller.start()
+
+    def _theme_transport_icons(self) -> None:
+        """Light icons for the dark theme (the style's standard ones are dark grey)."""
+        from PySide6.QtGui import QIcon
+
+        icons = Path(__file__).resolve().parents[1] / "resources" / "icons"
+        play, pause = QIcon(str(icons / "play.svg")), QIcon(str(icons / "pause.svg"))
+        if hasattr(self.transport, "_play_icon") and hasattr(self.transport, "_pause_icon"):
+            self.transport._play_icon, self.transport._pause_icon = play, pause
+            self.transport.play_button.setIcon(play)
+        self.transport.stop_button.setIcon(QIcon(str(icons / "stop.svg")))
+
+    @property
+    def mixer(self) -> StemMixer:
+        return self.audio.mixer
+
+    # -- audio output ---------------------------------------------------------------------------
+    def open_audio(self) -> None:
+        """Open the sound output (called once the window is up)."""
+        if not self.enable_audio:
+            self.transport.set_available(False, "playback is off")
+            return
+        if self.audio.open():
+            if self.track is not None:   # the device rate may differ: reload the lanes
+                self.set_track(self.track)
+            self.transport.set_available(True)
+        else:
+            self.transport.set_available(False, self.audio.unavailable_reason)
+            self.status.setText(f"Playback unavailable: {self.audio.unavailable_reason}")
+            self.status.setToolTip("You can still separate, view and export.")
+
+    def close_audio(self) -> None:
+        self.poller.stop()
+        self.mixer.pause()
+        self.audio.close()
+
+    # -- track ----------------------------------------------------------------------------------
+    def set_track(self, track: Track) -> None:
+        """Show and play `track` (lanes for the original and each stem)."""
+        self.track = track
+        self._pending = []
+        mixer = self.mixer
+        mixer.load_track(track.samplerate, track.frames, list(track.sources), original=track.mixture)
+        if track.coverage:  # from the cache, or partly separated already
+            for i, name in enumerate(track.sources):
+                mixer.set_lane(name, track.stems[i])
+        self._selection = None
+        self.transport.loop_button.setChecked(False)
+        envelopes = track.envelopes or {}
+        self.waveform.set_track(track.samplerate, track.frames)
+        self.waveform.add_lane(ORIGINAL, envelope=envelopes.get(ORIGINAL)
+                               or EnvelopePyramid.from_samples(track.mixture))
+        for i, name in enumerate(track.sources):
+            env = envelopes.get(name)
+            if env is None:
+                env = (EnvelopePyramid.from_samples(track.stems[i]) if track.coverage else
+                       EnvelopePyramid(track.frames, raw=track.stems[i]))
+            self.waveform.add_lane(name, envelope=env)
+        self._build_lane_controls(track)
+        self.transport.set_duration(track.duration_seconds)
+        self.selection_changed.emit(None)
+
+    def _build_lane_controls(self, track: Track) -> None:
+        for lane in [*self.lanes.values(), *self.lanes_extra]:
+            self.controls.removeWidget(lane)
+            lane.deleteLater()
+        self.lanes.clear()
+        self.lanes_extra.clear()
+        for name in (ORIGINAL, *track.sources):
+            lane = StemLaneControls(name, LANE_COLORS.get(name, "#c8c8c8"))
+            bind_to_mixer(lane, self.mixer)
+            lane.set_drag_provider(self._drag_provider)
+            self.controls.addWidget(lane, 1)
+            self.lanes[name] = lane
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """Waveform rows at least as tall as the lane controls beside them, so they line up."""
+        widgets = [*self.lanes.values(), *self.lanes_extra]
+        if widgets:
+            row = max(w.minimumSizeHint().height() for w in widgets) + self.controls.spacing()
+            self.waveform.setMinimumHeight(len(widgets) * row + AXIS_HEIGHT)
+
+    def add_residual_lane(self, track: Track, envelope: EnvelopePyramid) -> None:
+        """Show mixture − sum of stems (what no stem caught) as a view-only lane."""
+        if track is not self.track or RESIDUAL in self.waveform.lane_names:
+            return
+        self.waveform.add_lane(RESIDUAL, envelope=envelope, color=RESIDUAL_COLOR)
+        label = QLabel("Residual")
+        label.setObjectName("residualLabel")
+        label.setToolTip("Mixture minus the sum of the stems: bleed, reverb tails and what the "
+                         "model missed. View only; export it with Export ▸ Residual.")
+        label.setStyleSheet(f"color: {RESIDUAL_COLOR}; font-weight: bold; padding: 4px;")
+        label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.controls.addWidget(label, 1)
+        self.lanes_extra.append(label)
+        self._fit_rows()
+
+    def _drag_provider(self, name: str) -> list[Path] | None:
+        if self.drag_paths is None or self.track is None:
+            return None
+        if name != ORIGINAL and not self.track.coverage:
+            return None  # nothing separated yet
+        return [Path(p) for p in self.drag_paths(name)]
+
+    def region_ready(self, start: int, end: int) -> None:
+        """Frames [start, end) of every stem were separated. Updates are coalesced for a moment
+        (a fast GPU delivers many small regions) and applied together."""
+        if self.track is None:
+            return
+        if self._pending and self._pending[-1][1] == start:
+            self._pending[-1] = (self._pending[-1][0], end)
+        else:
+            self._pending.append((start, end))
+        if not self._flush_timer.isActive():
+            self._flush_timer.start(REGION_FLUSH_MS)
+
+    def flush_regions(self, budget_ms: float | None = None) -> None:
+        """Apply separated regions received so far to the mixer lanes and waveforms, in slices,
+        for at most `budget_ms` (None: all of them now); the rest follows on the next turns."""
+        t0 = time.perf_counter()
+        slice_frames = int(REGION_SLICE_SECONDS * (self.track.samplerate if self.track else 44100))
+        while self._pending:
+            start, end = self._pending[0]
+            stop = min(end, start + slice_frames)
+            if stop < end:
+                self._pending[0] = (stop, end)
+            else:
+                self._pending.pop(0)
+            self._apply_region(start, stop)
+            if budget_ms is not None and (time.perf_counter() - t0) * 1000 > budget_ms:
+                break
+        if self._pending:
+            self._flush_timer.start(0)
+
+    def _flush_some(self) -> None:
+        self.flush_regions(REGION_BUDGET_MS)
+
+    def _apply_region(self, start: int, end: int) -> None:
+        track = self.track
+        if track is None:
+            return
+        out_start = self.mixer.source_to_output_frames(start)
+        for i, name in enumerate(track.sources):
+            if out_start > self.mixer.valid_frames(name) + 1:
+                # Separation restarted ahead of the playhead: the mixer plays lanes only up to a
+                # contiguous frontier, so make this lane whole once (zeros where not separated
+                # yet); later regions are then audible wherever they land.
+                self.mixer.set_lane(name, track.stems[i])
+            else:
+                self.mixer.write_region(name, start, track.stems[i, :, start:end])
+            self.waveform.update_lane_region(name, start, track.stems[i, :, start:end])
+
+    # -- transport ------------------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        if self.track is None:
+            return
+        self.audio.toggle()
+        if self.mixer.is_playing:
+            self.seeked.emit(self.position_frame())  # separation should run ahead of here
+
+    def stop(self) -> None:
+        self.audio.stop()
+
+    def position_frame(self) -> int:
+        """Playhead in track frames."""
+        return self.mixer.output_to_source_frames(self.mixer.position_frames)
+
+    def seek_frame(self, track_frame: int) -> None:
+        """Move the playhead to a track frame (model rate)."""
+        self.mixer.seek(self.mixer.source_to_output_frames(track_frame))
+        self.waveform.set_playhead(int(track_frame))
+        self.seeked.emit(int(track_frame))
+
+    # -- A–B selection / loop -------------------------------------------------------------------
+    def selection(self) -> tuple[int, int] | None:
+        """The A–B region in track frames, or None."""
+        return self._selection
+
+    def set_selection(self, start: int, end: int) -> None:
+        """Select (and loop) [start, end) track frames, as a Shift+drag on the waveform does."""
+        self.waveform.set_loop(start, end)
+        self._loop_changed(start, end)
+
+    def loop_selection(self) -> None:
+        """Play the A–B region in a loop from A."""
+        if self._selection is None:
+            return
+        self.transport.loop_button.setChecked(True)
+        self.seek_frame(self._selection[0])
+        self.audio.play()
+
+    def _loop_changed(self, start: int, end: int) -> None:
+        self._selection = (int(start), int(end))
+        if self.transport.loop_button.isChecked():
+            self._apply_loop(True)
+        else:
+            self.transport.loop_button.setChecked(True)   # selecting a region loops it
+        self.selection_changed.emit(self._selection)
+
+    def _loop_cleared(self) -> None:
+        self._selection = None
+        self.transport.loop_button.setChecked(False)
+        self.selection_changed.emit(None)
+
+    def _loop_toggled(self, on: bool) -> None:
+        self._apply_loop(on)
+
+    def _apply_loop(self, on: bool) -> None:
+        if not self.mixer.duration_frames:
+            return
+        if on and self._selection is not None:
+            conv = self.mixer.source_to_output_frames
+            try:
+                self.mixer.set_loop(conv(self._selection[0]), conv(self._selection[1]))
+            except ValueError:  # too short to loop
+                self.mixer.clear_loop()
+        else:
+            self.mixer.clear_loop()
+
+    # -- lane controls (as the user clicks them; used by tests and shortcuts too) ---------------
+    def set_mute(self, name: str, muted: bool) -> None:
+        self.lanes[name].mute_button.setChecked(muted)
+
+    def set_solo(self, name: str, soloed: bool) -> None:
+        self.lanes[name].solo_button.setChecked(soloed)
+
+    def set_gain_db(self, name: str, gain_db: float) -> None:
+        self.lanes[name].set_gain_db(gain_db)
+
+    def set_listen_original(self, listen: bool) -> None:
+        self.lanes[ORIGINAL].solo_button.setChecked(listen)
+
+    def mix_gains(self) -> dict[str, float]:
+        """Linear gain per lane as heard now ("mixture" for the original lane)."""
+        gains = self.mixer.target_gains()
+        return {("mixture" if k == ORIGINAL else k): v for k, v in gains.items()}
+
+    def drag_mime(self, name: str) -> QMimeData | None:
+        """What dragging lane `name` out of the window carries (file URLs)."""
+        return self.lanes[name].mime_data()
+
+    def prepare_screenshot(self) -> None:
+        """Put the playhead somewhere telling and show a loop region (for docs/screenshot.png)."""
+        if self.track is None:
+            return
+        sr = self.track.samplerate
+        self.seek_frame(int(self.track.frames * 0.3))
+        self.set_selection(int(self.track.frames * 0.55), int(self.track.frames * 0.75))
+        self.set_gain_db("drums", -3.0)
+        self.set_mute("other", True)
+        self.set_solo("vocals", False)
+        self.transport.set_position(self.track.frames * 0.3 / sr)
+        self.transport.set_available(True)
+        QTimer.singleShot(0, self.poller.poll)

@@ -1,0 +1,152 @@
+"""Render the main window offscreen with a separated song loaded and save docs/screenshot.png.
+
+    python packaging/screenshot.py [--song FILE] [--model NAME_OR_PATH] [--out docs/screenshot.png]
+
+Without --song a 20-second test song is generated (drums, bass, chords, a sung-like melody).
+Without --model the installed default model is used; if none is installed a tiny *untrained*
+model is made in a temporary StemDeck home, and the window title says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+
+def demo_song(path: Path, seconds: float = 20.0, samplerate: int = 44100, seed: int = 7,
+              tempo: float = 112.0) -> Path:
+    """A short synthetic arrangement so each lane has a recognisable shape."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * samplerate)
+    t = np.arange(n) / samplerate
+    beat = 60 / tempo
+    drums = np.zeros(n)
+    for k, start in enumerate(np.arange(0, seconds, beat / 2)):
+        i = int(start * samplerate)
+        length = min(n - i, int(0.25 * samplerate))
+        env = np.exp(-np.arange(length) / (0.03 * samplerate))
+        hit = (np.sin(2 * np.pi * 60 * np.arange(length) / samplerate) if k % 2 == 0
+               else rng.standard_normal(length) * 0.5)
+        drums[i:i + length] += 0.8 * env * hit
+    roots = [55.0, 43.65, 49.0, 41.2]
+    bar = 4 * beat
+    root = np.array([roots[int(x // bar) % 4] for x in t])
+    bass = 0.35 * np.sin(2 * np.pi * np.cumsum(root) / samplerate) * (0.6 + 0.4 * (t % beat < beat / 2))
+    chords = 0.08 * sum(np.sin(2 * np.pi * np.cumsum(root * 4 * r) / samplerate) for r in (1, 1.26, 1.5))
+    melody_notes = 220 * 2 ** (np.array([0, 3, 5, 7, 5, 3, 0, -2]) / 12)
+    f = np.array([melody_notes[int(x // beat) % 8] for x in t])
+    vib = 1 + 0.01 * np.sin(2 * np.pi * 5 * t)
+    phrase = ((t // (2 * bar)) % 2 == 1) & (t > 4)
+    vocals = 0.25 * np.sin(2 * np.pi * np.cumsum(f * vib) / samplerate) * phrase
+    mix = drums + bass + chords + vocals
+    stereo = np.stack([mix + 0.02 * chords, mix - 0.02 * chords], axis=1)
+    stereo /= max(1.0, np.abs(stereo).max() / 0.9)
+    sf.write(path, stereo.astype(np.float32), samplerate, subtype="PCM_16")
+    return path
+
+
+def ensure_model(tmp: Path, requested: str | None) -> tuple[str | None, bool]:
+    """(model spec, untrained?) — makes a tiny untrained model when nothing is installed."""
+    from model.errors import ModelLoadError
+    from model.model_store import resolve_model
+
+    if requested:
+        return requested, False
+    try:
+        resolve_model(None)
+        return None, False
+    except ModelLoadError:
+        pass
+    import torch
+
+    from model.checkpoint import ModelCard, save_model
+    from model.config import tiny_config
+    from model.model_store import set_default_model, user_models_dir
+    from model.network import UnetSEBiSRU
+
+    os.environ["STEMDECK_HOME"] = str(tmp / "home")
+    config = tiny_config()
+    user_models_dir().mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    save_model(UnetSEBiSRU(config), user_models_dir() / "demo-untrained.safetensors",
+               ModelCard(name="demo-untrained", config=config, description="untrained, for screenshots"))
+    set_default_model("demo-untrained")
+    return None, True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--song", type=Path)
+    parser.add_argument("--model")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    parser.add_argument("--size", default="1400x1000")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="stemdeck-shot-"))
+    os.environ.setdefault("STEMDECK_HOME", str(tmp / "home"))
+    spec, untrained = ensure_model(tmp, args.model)
+    song = args.song or demo_song(tmp / "Demo Song.wav")
+
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main import load_stylesheet
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    app = QApplication.instance() or QApplication([])
+    app.setStyleSheet(load_stylesheet())
+    settings = Settings(tmp / "settings.ini")
+    if spec:
+        settings.set("model", spec)
+    window = MainWindow(settings, enable_audio=False)
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
+    window.show()
+    loop = QEventLoop()
+    window.session.track_completed.connect(lambda _t: QTimer.singleShot(300, loop.quit))
+    window.session.error.connect(lambda title, msg: (print(f"{title}: {msg}"), loop.quit()))
+    if args.song is None:  # a second song first, so the SE comparison (Fig. 4.4) has a partner
+        other = demo_song(tmp / "Other Song.wav", seconds=12.0, seed=11, tempo=92.0)
+        window.open_paths([other])
+        QTimer.singleShot(600_000, loop.quit)
+        loop.exec()
+        loop = QEventLoop()
+        window.session.track_completed.connect(lambda _t: QTimer.singleShot(300, loop.quit))
+    window.open_paths([song])
+    QTimer.singleShot(600_000, loop.quit)
+    loop.exec()
+    window.se_dock.show()
+    window.se_dock.raise_()
+    window.resizeDocks([window.se_dock], [int(height * 0.3)], Qt.Orientation.Vertical)
+    window.player.flush_regions()
+    for _ in range(500):  # the residual lane is computed in a worker
+        if "residual" in window.player.waveform.lane_names:
+            break
+        app.processEvents()
+        time.sleep(0.01)
+    window.player.prepare_screenshot()
+    if untrained:
+        window.setWindowTitle(window.windowTitle() + "  [untrained demo model]")
+    for _ in range(5):
+        app.processEvents()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(args.out))
+    print(f"saved {args.out} ({'untrained demo model' if untrained else 'installed model'})")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Window extras: drag-and-drop onto the window, `stemdeck song.wav`, recent files, About, SE view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from tests.gui_fixtures import empty_home, make_song, make_window, song, stemdeck_home  # noqa: F401
+
+pytestmark = pytest.mark.gui
+
+
+def test_dropping_files_on_the_window_opens_them(qtbot, make_window, empty_home, song):
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(song))])
+    event = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.session.track_opened, timeout=20_000):
+        window.dropEvent(event)
+    assert event.isAccepted()
+    assert window.session.track.name == "song"
+    # and it is remembered as a recent file
+    window._fill_recent()
+    names = [a.text() for a in window.recent_menu.actions()]
+    assert "song.wav" in names
+
+
+def test_command_line_files_are_opened(qtbot, monkeypatch, empty_home, song, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    import app.main as app_main
+
+    from PySide6.QtCore import QSettings
+
+    # the app's own settings store, redirected to tmp_path for this test
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg"))
+    seen = {}
+
+    def fake_exec():
+        window = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow" and w.isVisible())
+        qtbot.waitUntil(lambda: window.session.track is not None, timeout=20_000)
+        seen["name"] = window.session.track.name
+        window.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", staticmethod(fake_exec))
+    monkeypatch.setattr("sys.excepthook", __import__("sys").excepthook)
+    monkeypatch.setattr("threading.excepthook", __import__("threading").excepthook)
+    assert app_main.main([str(song)]) == 0
+    assert seen["name"] == "song"
+    assert list((tmp_path / "cfg").rglob("*.conf")), "settings were written to the redirected store"
+
+
+def test_about_lists_versions():
+    from app.dialogs.about_dialog import version_lines
+
+    text = "\n".join(version_lines("cpu"))
+    for part in ("StemDeck:", "PyTorch:", "CUDA:", "MPS:", "Qt:", "PortAudio:", "ran on: cpu"):
+        assert part in text
+
+
+def test_se_view_compares_two_songs(qtbot, make_window, stemdeck_home, tmp_path):
+    from app.widgets.se_view import activation_difference, heatmap
+
+    window = make_window()
+    a = make_song(tmp_path / "a.wav", seconds=2.0)
+    b = tmp_path / "b.wav"
+    import soundfile as sf
+
+    rng = np.random.default_rng(3)
+    sf.write(b, rng.uniform(-0.5, 0.5, (2 * 44100, 2)).astype(np.float32), 44100)
+    with qtbot.waitSignal(window.session.track_completed, timeout=60_000):
+        window.open_paths([a])
+    se_a = window.session.track.se_activations
+    with qtbot.waitSignal(window.session.track_completed, timeout=60_000):
+        window.open_paths([b])
+    se_b = window.session.track.se_activations
+    view = window.se_view
+    assert set(view.songs) == {"a", "b"}
+    grid, names = heatmap(se_b)
+    assert names[0] == "encoder.1" and names[-1] == "decoder.1"
+    assert np.nanmin(grid) >= 0 and np.nanmax(grid) <= 1
+    layer = view.layer_box.currentText()
+    diff = activation_difference(se_b, se_a, layer)
+    assert diff.shape == (se_a[layer].shape[-1],) and np.abs(diff).max() > 0
+    heights = view.diff_bars.opts["height"]
+    np.testing.assert_allclose(heights, diff, atol=1e-6)
+
+
+def test_quitting_while_separating_asks_first(qtbot, make_window, stemdeck_home, tmp_path,
+                                              monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window()
+    window.confirm_close = True
+    with qtbot.waitSignal(window.session.region_ready, timeout=60_000):
+        window.open_paths([make_song(tmp_path / "long.wav", seconds=60.0)])
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No))
+    window.close()
+    assert asked and window.isVisible() and window.session.busy
+    monkeypatch.setattr(QMessageBox, "question",
+                        staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
+    window.close()
+    assert not window.isVisible()
+    assert window.runner.wait(5)                    # the job was stopped, nothing cached
+    cache = stemdeck_home / "cache"
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_underruns_show_in_the_log_view(qtbot, make_window, empty_home):
+    window = make_window()
+    window.player.audio._underruns += 3       # as PortAudio's callback would count them
+    window.player.poller.poll()
+    qtbot.waitUntil(lambda: any("underrun" in line for line in window.log_view.lines), timeout=3000)
+    assert window.log_view.warnings >= 1
