@@ -1,0 +1,200 @@
+"""`stemdeck separate FILES_OR_FOLDERS... -o DIR`: split songs into stem files, headless.
+
+The model is loaded once; folders are searched recursively for audio files; each file gets a
+progress bar (stderr) and one line on stdout naming the device that ran and the files written.
+A file that fails (unreadable, outputs already exist, ...) costs one line on stderr,
+`file: reason`, and the batch goes on; the exit code is 1 if any file failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER",
+                        help="audio files, or folders searched recursively for audio files")
+    parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--model", metavar="NAME|PATH",
+                        help="installed model name or a .safetensors file (default: the default model)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--shifts", type=int, default=1,
+                        help="random time offsets averaged (better quality, N times slower; paper: 10)")
+    parser.add_argument("--overlap", type=float, default=0.25, help="segment overlap fraction (default 0.25)")
+    parser.add_argument("--segment", type=float, metavar="SECONDS",
+                        help="segment length in seconds (default: the model's)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                        help="auto = fp16 on CUDA, fp32 elsewhere")
+    parser.add_argument("--stems", metavar="LIST",
+                        help="comma-separated stems to write, e.g. vocals,drums (default: all); "
+                        "'none' writes only --mix outputs")
+    parser.add_argument("--mix", action="append", default=[], metavar="NAME=STEM+STEM",
+                        help="extra combined output, e.g. instrumental=drums+bass+other, "
+                        "karaoke=mixture-vocals, or a preset (instrumental, acappella, drumless, bassless); repeatable")
+    parser.add_argument("--format", default="wav", choices=("wav", "flac", "mp3"), help="file format (default wav)")
+    parser.add_argument("--bit-depth", type=int, choices=(16, 24, 32),
+                        help="16, 24 or 32 (float; WAV only); default: like the source")
+    parser.add_argument("--samplerate", type=int, help="output sample rate in Hz (default: the source's)")
+    parser.add_argument("--mp3-bitrate", type=int, default=320, metavar="KBPS", help="MP3 bitrate (default 320)")
+    parser.add_argument("--template", default="{track}/{stem}.{ext}",
+                        help="output file names under -o, fields {track} {stem} {model} {ext} "
+                        "(default {track}/{stem}.{ext})")
+    parser.add_argument("--exact-sum", choices=("other", "energy"),
+                        help="make the stems add up exactly to the input: the residual goes into "
+                        "'other' or is spread by each stem's local energy")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
+
+
+def find_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files to process (folders expanded recursively, order kept, duplicates dropped) and
+    (input, reason) pairs for inputs that do not exist or hold no audio."""
+    from model.audio_io import iter_supported
+
+    files: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    seen: set[Path] = set()
+    for text in inputs:
+        path = Path(text)
+        if path.is_dir():
+            found = list(iter_supported(path))
+            if not found:
+                problems.append((text, "no audio files found in this folder"))
+            candidates = found
+        elif path.exists():
+            candidates = [path]
+        else:
+            problems.append((text, "no such file or folder"))
+            candidates = []
+        for candidate in candidates:
+            key = candidate.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(candidate)
+    return files, problems
+
+
+def track_name(path: Path) -> str:
+    """File name without its extension ('song.stem.mp4' -> 'song')."""
+    name = path.name
+    if name.lower().endswith(".stem.mp4"):
+        return name[: -len(".stem.mp4")]
+    return Path(name).stem
+
+
+def _planned_outputs(args, track: str, model_name: str, names: list[str]) -> list[Path]:
+    from model.export import expand_template
+
+    out_dir = Path(args.out)
+    return [out_dir / expand_template(args.template, track=track, stem=n, model=model_name, ext=args.format)
+            for n in names]
+
+
+class _Bar:
+    """tqdm bar fed by separate()'s Progress callbacks (seconds of audio done)."""
+
+    def __init__(self, label: str, total_seconds: float) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=round(total_seconds, 1), desc=label, unit="s", file=sys.stderr,
+                        leave=False, dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                        "{n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+        self.total = total_seconds
+
+    def __call__(self, progress) -> None:
+        self.bar.n = round(progress.fraction * self.total, 1)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from model.audio_io import load_audio
+    from model.checkpoint import load_model
+    from model.devices import cpu_count, select_device
+    from model.errors import OutputExistsError, StemDeckError
+    from model.export import ExportFormat, export_track
+    from model.model_store import resolve_model
+    from model.output_specs import parse_output_spec
+    from model.separate import separate
+
+    # Everything that can be checked without a song is checked before the first one.
+    _device, report = select_device(args.device)
+    installed = resolve_model(args.model)
+    model, card = load_model(installed.weights_path, device="cpu")
+    sources = list(model.config.sources)
+    model_name = installed.name
+    fmt = ExportFormat(container=args.format, bit_depth=args.bit_depth, samplerate=args.samplerate,
+                       mp3_bitrate_kbps=args.mp3_bitrate)
+    if args.stems is None:
+        selected = sources
+    elif args.stems.strip().lower() == "none":
+        selected = []
+    else:
+        selected = [s.strip() for s in args.stems.split(",") if s.strip()]
+        unknown = [s for s in selected if s not in sources]
+        if unknown:
+            raise StemDeckError(f"unknown stem(s) {', '.join(unknown)}: model '{model_name}' produces "
+                                f"{', '.join(sources)}")
+    mixes = [parse_output_spec(text, sources) for text in args.mix]
+    if not selected and not mixes:
+        raise StemDeckError("nothing to write: --stems none and no --mix outputs")
+    output_names = selected + [spec.name for spec in mixes]
+    _planned_outputs(args, "track", model_name, output_names)  # template errors before any work
+    torch.set_num_threads(max(1, args.threads or cpu_count()))
+
+    files, problems = find_inputs(args.inputs)
+    for text, reason in problems:
+        print(f"{text}: {reason}", file=sys.stderr)
+    failures = len(problems)
+    print(f"model {model_name} ({card.parameters:,} parameters, {model.config.samplerate} Hz); "
+          f"device {report.summary()}", file=sys.stderr)
+    for path in files:
+        try:
+            targets = _planned_outputs(args, track_name(path), model_name, output_names)
+            existing = [t for t in targets if t.exists()]
+            if existing and not args.overwrite:
+                more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+                raise OutputExistsError(f"'{existing[0]}' already exists{more}; skipped (use --overwrite)")
+            loaded = load_audio(path, samplerate=model.config.samplerate, channels=model.config.audio_channels)
+            seconds = loaded.samples.shape[1] / loaded.samplerate
+            bar = _Bar(path.name, seconds)
+            try:
+                result = separate(loaded.samples, model, device=args.device, shifts=args.shifts,
+                                  overlap=args.overlap, segment_seconds=args.segment,
+                                  precision=args.precision, exact_sum=args.exact_sum, progress=bar)
+            finally:
+                bar.close()
+            stems = {name: result.stems[i] for i, name in enumerate(result.sources)}
+            exported = export_track(stems, loaded.samples, loaded.samplerate, loaded.source, args.out,
+                                    track=track_name(path), model_name=model_name, fmt=fmt,
+                                    template=args.template, selected=selected, outputs=mixes,
+                                    overwrite=args.overwrite)
+        except StemDeckError as exc:
+            failures += 1
+            print(f"{path}: {exc}", file=sys.stderr)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+            failures += 1
+            logger.debug("unexpected failure on %s", path, exc_info=True)
+            print(f"{path}: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        speed = seconds / max(result.elapsed_seconds, 1e-9)
+        print(f"{path}: {seconds:.1f} s separated on {result.device.summary()} in "
+              f"{result.elapsed_seconds:.1f} s ({speed:.1f}x real time) -> "
+              + ", ".join(str(p) for p in exported.paths))
+        for notice in list(loaded.notices) + list(result.notices) + list(exported.notices):
+            print(f"  note: {notice}")
+    if files or problems:
+        done = len(files) - (failures - len(problems))
+        print(f"{done} of {len(files) + len(problems)} input(s) separated"
+              + (f", {failures} failed" if failures else ""), file=sys.stderr)
+    return 1 if failures else 0

@@ -1,0 +1,424 @@
+"""Separate a mixture into stems with any network of the contract's shape.
+
+`separate(mix, model)` runs `model` (forward: (B, C, T) -> (B, S, C, T)) over fixed-length
+segments with a triangular overlap-add (see `model.overlap_add`), optional random time shifts,
+batched segments, autocast on GPUs, progress/ETA, cancellation, progressive results and automatic
+recovery from GPU out-of-memory errors. Working memory does not grow with the track: the only
+track-length buffers are the caller's input and the output (which may be a preallocated or
+memory-mapped array passed as `out=`).
+
+Shifts: the first pass is always the unshifted grid (so `shifts=1` is deterministic and needs no
+seed); each further pass lays the segment grid at a random offset in [1, 0.5 s) drawn from
+`seed`. All windows of all passes are combined by one weighted average (Demucs averages per-pass
+averages instead; for a shift-invariant model both are identical).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .devices import DeviceReport, cpu_count, free_memory_bytes, select_device
+from .errors import Cancelled, DeviceError
+from .overlap_add import OverlapAdd, plan_windows, triangular_weight
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+EXACT_SUM_MODES = (None, "other", "energy")
+MAX_SHIFT_SECONDS = 0.5
+MIN_SEGMENT_SECONDS = 0.5       # OOM recovery never goes below this
+ENERGY_WINDOW_FRAMES = 2048     # smoothing window of the "energy" residual split
+
+
+@dataclass
+class Progress:
+    """fraction: 0..1 of the work done; frames_done: final output frames so far (of
+    frames_total, the range length); elapsed/eta in seconds (eta None until measurable)."""
+
+    fraction: float
+    frames_done: int
+    frames_total: int
+    elapsed_seconds: float
+    eta_seconds: float | None
+
+
+@dataclass
+class SeparationResult:
+    """stems: (S, C, frames) float32 for the separated range (a view of `out` when given);
+    se_activations: layer name -> (n_segments, channels) when collect_se, with
+    se_times_seconds (n_segments,) the segment centres in track seconds; accumulator_frames:
+    the largest overlap-add buffer used (a diagnostic: it does not depend on the track length)."""
+
+    stems: np.ndarray
+    sources: tuple[str, ...]
+    samplerate: int
+    device: DeviceReport
+    se_activations: dict[str, np.ndarray] | None
+    se_times_seconds: np.ndarray | None
+    elapsed_seconds: float
+    notices: list[str] = field(default_factory=list)
+    start_frame: int = 0
+    accumulator_frames: int = 0
+    segments_processed: int = 0
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _free_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        try:
+            torch.mps.empty_cache()
+        except Exception:  # older torch without the call
+            pass
+
+
+def auto_batch_size(device: torch.device, window_frames: int, model: Any) -> int:
+    """Segments per forward call. CPU: about 256 k input frames per batch (1-8 segments: one
+    default 8 s segment, measured faster per second of audio than two and half the memory).
+    GPU: from free memory with a rough activation estimate of 32 bytes x channels x frames x
+    (2 if the net upsamples), using 60 % of what is free (OOM recovery handles misjudgements)."""
+    if device.type == "cpu" or device.type == "meta":
+        return int(np.clip(2**18 // max(1, window_frames), 1, 8))
+    free = free_memory_bytes(device)
+    if free is None:
+        return 4
+    config = getattr(model, "config", None)
+    width = getattr(config, "channels", 32)
+    upsample = 2 if getattr(config, "resample", False) else 1
+    per_window = 32 * width * window_frames * upsample
+    return int(np.clip(int(free * 0.6) // max(1, per_window), 1, 32))
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def _model_window(model: Any, segment_frames: int) -> int:
+    """Input length fed to the model for a segment: its valid length when it has one, so that
+    the padding is real neighbouring audio instead of the network's own zero padding."""
+    valid = getattr(model, "valid_length", None)
+    if callable(valid):
+        return max(segment_frames, int(valid(segment_frames)))
+    return segment_frames
+
+
+def _energy_split(stems: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """Share of the residual per stem, (S, 1, n), from each stem's smoothed local energy."""
+    energy = np.square(stems, dtype=np.float64).sum(axis=1)  # (S, n)
+    n = energy.shape[-1]
+    win = min(ENERGY_WINDOW_FRAMES, n)
+    if win > 1:
+        kernel = np.ones(win) / win
+        energy = np.stack([np.convolve(e, kernel, mode="same") for e in energy])
+    total = energy.sum(axis=0, keepdims=True)
+    share = np.where(total > 1e-12, energy / np.maximum(total, 1e-30), 1.0 / stems.shape[0])
+    return share[:, None, :].astype(np.float32)
+
+
+def apply_exact_sum(stems: np.ndarray, mix: np.ndarray, mode: str, sources: tuple[str, ...]) -> None:
+    """Make stems (S, C, n) sum to mix (C, n), in place. "other": the residual goes to "other"
+    (the last stem if the model has none); "energy": spread by each stem's local energy."""
+    residual = mix - stems.sum(axis=0)
+    if mode == "other":
+        index = sources.index("other") if "other" in sources else len(sources) - 1
+        stems[index] += residual
+    elif mode == "energy":
+        stems += _energy_split(stems, residual) * residual[None]
+    else:
+        raise ValueError(f"exact_sum must be one of {EXACT_SUM_MODES}, got {mode!r}")
+
+
+def _record_se_context(model: Any):
+    from .network import record_se  # owned by branch `net`
+
+    return record_se(model)
+
+
+class _Windows:
+    """Builds model input windows (B, C, W) from the mixture, zeros outside the track."""
+
+    def __init__(self, mix: np.ndarray, segment_frames: int, window_frames: int) -> None:
+        self.mix = mix
+        self.segment_frames = segment_frames
+        self.window_frames = window_frames
+        self.pad_left = (window_frames - segment_frames) // 2
+
+    def batch(self, starts: list[int]) -> np.ndarray:
+        channels, total = self.mix.shape
+        out = np.zeros((len(starts), channels, self.window_frames), dtype=np.float32)
+        for i, a in enumerate(starts):
+            w0 = a - self.pad_left
+            s0, s1 = max(0, w0), min(total, w0 + self.window_frames)
+            if s1 > s0:
+                out[i, :, s0 - w0 : s1 - w0] = self.mix[:, s0:s1]
+        return out
+
+
+def separate(
+    mix: np.ndarray,
+    model: torch.nn.Module,
+    *,
+    device: str | torch.device = "auto",
+    shifts: int = 1,
+    overlap: float = 0.25,
+    segment_seconds: float | None = None,
+    batch_size: int | None = None,
+    precision: str = "auto",
+    exact_sum: str | None = None,
+    start_frame: int = 0,
+    end_frame: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+    on_region: Callable[[int, np.ndarray], None] | None = None,
+    collect_se: bool = False,
+    seed: int = 0,
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+) -> SeparationResult:
+    """Separate `mix` (C, frames) float32 at model.config.samplerate into (S, C, n) stems.
+
+    Only [start_frame, end_frame) is separated (n = end - start); windows still read the
+    neighbouring audio as context. `on_region(start_frame, block (S, C, k))` receives consecutive,
+    non-overlapping final regions in time order covering the range exactly once (block is a view
+    of the output: copy it to keep it). `out`: optional (S, C, n) or (S, C, frames) array to write
+    into (e.g. a memmap). `cancel`: checked before every segment batch, raises Cancelled.
+    `threads`: torch CPU threads for this call (default: leave torch's setting, capped to the
+    cores available). The caller's `mix` is never modified; `model` is moved to the device used
+    and left there.
+    """
+    t0 = time.perf_counter()
+    config = model.config
+    sources = tuple(config.sources)
+    samplerate = int(config.samplerate)
+    mix = np.asarray(mix)
+    if mix.ndim != 2 or mix.shape[0] != config.audio_channels:
+        raise ValueError(f"mix must be ({config.audio_channels}, frames), got shape {mix.shape}")
+    if mix.dtype != np.float32:
+        mix = mix.astype(np.float32)
+    total = mix.shape[1]
+    lo = int(start_frame)
+    hi = total if end_frame is None else int(end_frame)
+    if not 0 <= lo < hi <= total:
+        raise ValueError(f"invalid range [{start_frame}, {end_frame}) for {total} frames")
+    if shifts < 1:
+        raise ValueError("shifts must be >= 1")
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError("overlap must be in [0, 1)")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}")
+    if exact_sum not in EXACT_SUM_MODES:
+        raise ValueError(f"exact_sum must be one of {EXACT_SUM_MODES}")
+    n_out = hi - lo
+    S, C = len(sources), mix.shape[0]
+    if out is None:
+        out = np.zeros((S, C, n_out), dtype=np.float32)
+        out_offset = lo
+    elif out.shape == (S, C, n_out):
+        out_offset = lo
+    elif out.shape == (S, C, total):
+        out_offset = 0
+    else:
+        raise ValueError(f"out must have shape {(S, C, n_out)} or {(S, C, total)}, got {out.shape}")
+
+    if isinstance(device, torch.device) and device.type == "meta":  # tests of the fallback path
+        torch_device, report = device, DeviceReport(str(device), "meta", "meta", "requested explicitly")
+    else:
+        torch_device, report = select_device(str(device))
+    notices: list[str] = []
+
+    segment_frames = int(round((segment_seconds or config.segment_seconds) * samplerate))
+    if segment_frames <= 0:
+        raise ValueError("segment_seconds must be positive")
+    full_segment = segment_frames
+    min_segment = min(full_segment, max(64, int(MIN_SEGMENT_SECONDS * samplerate)))
+    rng = np.random.default_rng(seed)
+    max_shift = max(2, int(MAX_SHIFT_SECONDS * samplerate))
+    offsets = [0] + [int(x) for x in rng.integers(1, max_shift, size=shifts - 1)]
+
+    acc = OverlapAdd(S, C, base=lo)
+    se_rows: dict[str, list[np.ndarray]] = {}
+    se_times: list[float] = []
+    state = {"done": 0, "frames_done": 0, "max_capacity": 0}
+
+    def plan(from_frame: int, seg: int) -> tuple[list[int], int, _Windows]:
+        seg = min(seg, hi - from_frame)
+        stride = max(1, int(round(seg * (1.0 - overlap))))
+        starts = plan_windows(from_frame, hi, seg, stride, offsets)
+        windows = _Windows(mix, seg, _model_window(model, seg))
+        return starts, seg, windows
+
+    def flush(until: int) -> None:
+        until = min(until, hi)
+        if until <= acc.base:
+            return
+        region_start, block = acc.pop_until(until)
+        r0, r1 = max(region_start, lo), until
+        if r1 <= r0:
+            return
+        block = block[..., r0 - region_start :]
+        if exact_sum is not None:
+            apply_exact_sum(block, mix[:, r0:r1], exact_sum, sources)
+        target = out[..., r0 - out_offset : r1 - out_offset]
+        target[...] = block
+        state["frames_done"] = r1 - lo
+        if on_region is not None:
+            on_region(r0, target)
+
+    old_threads = torch.get_num_threads()
+    wanted_threads = threads or min(old_threads, cpu_count())
+    was_training = model.training
+    model.eval()
+    model.to(torch_device)
+    if wanted_threads != old_threads:
+        torch.set_num_threads(wanted_threads)
+    try:
+        starts, seg, windows = plan(lo, segment_frames)
+        acc.base = starts[0] if starts else lo
+        batch = batch_size or auto_batch_size(torch_device, windows.window_frames, model)
+        weight = triangular_weight(seg)
+        i = 0
+        while i < len(starts):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(
+                    f"separation cancelled after {state['done']} of {state['done'] + len(starts) - i} segments"
+                )
+            chunk = starts[i : i + batch]
+            flush(chunk[0])
+            x = windows.batch(chunk)
+            try:
+                y = _run_model(model, x, torch_device, precision, notices, collect_se, se_rows)
+            except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
+                if not _is_oom(exc):
+                    raise
+                _free_cache(torch_device)
+                if batch > 1:
+                    batch = max(1, batch // 2)
+                    msg = f"out of memory on {report.used}: retrying with {batch} segment(s) per batch"
+                elif seg > min_segment:
+                    new_seg = max(min_segment, seg // 2)
+                    msg = (
+                        f"out of memory on {report.used}: retrying with {new_seg / samplerate:.2f} s "
+                        "segments"
+                    )
+                    seg = new_seg
+                elif torch_device.type != "cpu":
+                    msg = f"out of memory on {report.used} even with the smallest settings: falling back to the CPU"
+                    torch_device = torch.device("cpu")
+                    model.to(torch_device)
+                    report.used, report.name = "cpu", "CPU"
+                    report.reason += " (then CPU after running out of GPU memory)"
+                    seg = full_segment
+                    batch = 0
+                else:
+                    raise DeviceError(f"out of memory on the CPU even with {seg} frame segments") from exc
+                logger.warning(msg)
+                notices.append(msg)
+                report.fallbacks.append(msg)
+                if batch == 0 or seg != windows.segment_frames:
+                    done_before = i
+                    starts, seg, windows = plan(max(chunk[0], acc.base, lo), seg)
+                    i = 0
+                    state["done"] += done_before
+                    weight = triangular_weight(seg)
+                    if batch == 0:
+                        batch = batch_size or auto_batch_size(torch_device, windows.window_frames, model)
+                continue
+            trim = y[..., windows.pad_left : windows.pad_left + seg]
+            for k, a in enumerate(chunk):
+                acc.add(a, trim[k], weight)
+                if collect_se:
+                    se_times.append((a + seg / 2) / samplerate)
+            state["max_capacity"] = max(state["max_capacity"], acc.capacity)
+            i += len(chunk)
+            if progress is not None:
+                done = state["done"] + i
+                total_jobs = state["done"] + len(starts)
+                elapsed = time.perf_counter() - t0
+                fraction = done / max(1, total_jobs)
+                eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
+                progress(Progress(fraction, state["frames_done"], n_out, elapsed, eta))
+        state["done"] += len(starts)
+        flush(hi)
+    finally:
+        if wanted_threads != old_threads:
+            torch.set_num_threads(old_threads)
+        model.train(was_training)
+
+    elapsed = time.perf_counter() - t0
+    if progress is not None:
+        progress(Progress(1.0, n_out, n_out, elapsed, 0.0))
+    se_activations = None
+    se_times_arr = None
+    if collect_se:
+        se_activations = {name: np.concatenate(rows, axis=0) for name, rows in se_rows.items()}
+        se_times_arr = np.asarray(se_times, dtype=np.float64)
+    logger.info(
+        "separated %.1f s in %.1f s on %s", n_out / samplerate, elapsed, report.summary()
+    )
+    return SeparationResult(
+        stems=out[..., lo - out_offset : hi - out_offset],
+        sources=sources,
+        samplerate=samplerate,
+        device=report,
+        se_activations=se_activations,
+        se_times_seconds=se_times_arr,
+        elapsed_seconds=elapsed,
+        notices=notices,
+        start_frame=lo,
+        accumulator_frames=state["max_capacity"],
+        segments_processed=state["done"],
+    )
+
+
+def _run_model(
+    model: torch.nn.Module,
+    x: np.ndarray,
+    device: torch.device,
+    precision: str,
+    notices: list[str],
+    collect_se: bool,
+    se_rows: dict[str, list[np.ndarray]],
+) -> np.ndarray:
+    """One forward pass: x (B, C, W) -> (B, S, C, W) float32 numpy, SE rows appended."""
+    dtype = _autocast_dtype(precision, device)
+    for attempt_dtype in (dtype, None) if dtype is not None else (None,):
+        with torch.inference_mode():
+            xt = torch.from_numpy(x).to(device)
+            record = _record_se_context(model) if collect_se else None
+            recorded = record.__enter__() if record is not None else None
+            try:
+                if attempt_dtype is not None:
+                    with torch.autocast(device_type=device.type, dtype=attempt_dtype):
+                        yt = model(xt)
+                else:
+                    yt = model(xt)
+            finally:
+                if record is not None:
+                    record.__exit__(None, None, None)
+            y = yt.float().cpu().numpy()
+        if attempt_dtype is not None and not np.isfinite(y).all():
+            msg = f"{precision} produced non-finite values on {device}: this batch was redone in fp32"
+            if msg not in notices:
+                notices.append(msg)
+            continue
+        if recorded is not None:
+            for name, rows in recorded.items():
+                if rows:
+                    se_rows.setdefault(name, []).append(np.asarray(rows[-1], dtype=np.float32))
+        return y
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,169 @@
+"""`stemdeck separate` / `stemdeck info` end to end with a tiny (random, untrained) UnetSEBiSRU.
+
+The network's weights are random: these tests check files, lengths, rates, selection, messages
+and exit codes, never separation quality.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from model.cli import main
+
+RATE = 22050  # source files are not at the model rate: exercises resampling both ways
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("stemdeck_home")
+    monkeypatch.setenv("STEMDECK_HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "xdg"))
+    old = torch.get_num_threads()
+    yield home
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_path(tmp_path_factory) -> Path:
+    from model.checkpoint import ModelCard, save_model
+    from model.config import tiny_config
+    from model.network import UnetSEBiSRU
+
+    torch.manual_seed(0)
+    config = tiny_config(segment_seconds=1.0)
+    net = UnetSEBiSRU(config)
+    card = ModelCard(name="tiny-test", config=config, description="random weights, for tests only")
+    path = tmp_path_factory.mktemp("models") / "tiny-test.safetensors"
+    return save_model(net, path, card)
+
+
+def _song(path: Path, seconds: float = 1.3, rate: int = RATE, seed: int = 0, subtype="PCM_16") -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    left = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(t.size)
+    right = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.stack([left, right], axis=1).astype(np.float32), rate, subtype=subtype)
+    return path
+
+
+def test_batch_with_folder_and_bad_file(tmp_path, tiny_model_path, capsys):
+    songs = tmp_path / "songs"
+    a = _song(songs / "a.wav", seconds=1.3)
+    b = _song(songs / "sub" / "b.flac", seconds=0.7, rate=48000, seed=1)
+    bad = songs / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 4)
+    out = tmp_path / "out"
+    code = main(["separate", str(songs), "-o", str(out), "--model", str(tiny_model_path), "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 1
+    bad_lines = [line for line in captured.err.splitlines() if "broken.wav" in line]
+    assert len(bad_lines) == 1 and bad_lines[0].startswith(str(bad) + ": ")
+    assert "Traceback" not in captured.err
+    for song, track in ((a, "a"), (b, "b")):
+        info = sf.info(song)
+        for stem in ("drums", "bass", "other", "vocals"):
+            written = sf.info(out / track / f"{stem}.wav")
+            assert written.frames == info.frames and written.samplerate == info.samplerate
+            assert written.channels == 2
+        line = next(line for line in captured.out.splitlines() if line.startswith(str(song)))
+        assert "separated on cpu" in line and str(out / track / "vocals.wav") in line
+    assert sf.info(out / "a" / "drums.wav").subtype == "PCM_16"  # like the source
+    assert not (out / "broken").exists()
+    assert "2 of 3 input(s) separated, 1 failed" in captured.err
+
+
+def test_stems_mix_and_exact_sum(tmp_path, tiny_model_path, capsys):
+    song = _song(tmp_path / "song.wav", subtype="FLOAT")
+    out = tmp_path / "out"
+    code = main([
+        "separate", str(song), "-o", str(out), "--model", str(tiny_model_path),
+        "--stems", "vocals", "--mix", "backing=drums+bass+other", "--exact-sum", "other",
+        "--bit-depth", "32", "--template", "{track}-{model}/{stem}.{ext}",
+    ])
+    assert code == 0, capsys.readouterr().err
+    folder = out / "song-tiny-test"
+    assert sorted(p.name for p in folder.iterdir()) == ["backing.wav", "vocals.wav"]
+    vocals, rate = sf.read(folder / "vocals.wav", dtype="float32")
+    backing, _ = sf.read(folder / "backing.wav", dtype="float32")
+    mixture, _ = sf.read(song, dtype="float32")
+    assert rate == RATE and vocals.shape == mixture.shape
+    # stems forced to sum to the input: the two outputs null against the original
+    np.testing.assert_allclose(vocals + backing, mixture, atol=2e-3)
+
+
+def test_existing_outputs_are_kept_without_overwrite(tmp_path, tiny_model_path, capsys):
+    song = _song(tmp_path / "keep.wav")
+    out = tmp_path / "out"
+    args = ["separate", str(song), "-o", str(out), "--model", str(tiny_model_path), "--stems", "bass"]
+    assert main(args) == 0
+    target = out / "keep" / "bass.wav"
+    target.write_bytes(b"user's own file")
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err
+    assert target.read_bytes() == b"user's own file"
+    assert main(args + ["--overwrite"]) == 0
+    assert sf.info(target).frames == sf.info(song).frames
+
+
+def test_unknown_stem_and_missing_input(tmp_path, tiny_model_path, capsys):
+    song = _song(tmp_path / "x.wav")
+    assert main(["separate", str(song), "-o", str(tmp_path / "o"), "--model", str(tiny_model_path),
+                 "--stems", "guitar"]) == 1
+    err = capsys.readouterr().err
+    assert "guitar" in err and "drums, bass, other, vocals" in err
+    assert main(["separate", str(tmp_path / "nope.wav"), str(song), "-o", str(tmp_path / "o"),
+                 "--model", str(tiny_model_path)]) == 1
+    err = capsys.readouterr().err
+    assert "nope.wav: no such file or folder" in err
+    assert (tmp_path / "o" / "x" / "vocals.wav").exists()  # the good file still ran
+
+
+def test_without_an_installed_model_says_so(tmp_path, capsys, monkeypatch):
+    from model import model_store
+
+    monkeypatch.setattr(model_store, "bundled_models_dir", lambda: tmp_path / "no-bundled")
+    song = _song(tmp_path / "s.wav")
+    assert main(["separate", str(song), "-o", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "no model is installed" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_unavailable_device_is_an_error_before_any_work(tmp_path, tiny_model_path, capsys):
+    song = _song(tmp_path / "s.wav")
+    code = main(["separate", str(song), "-o", str(tmp_path / "o"), "--model", str(tiny_model_path),
+                 "--device", "cuda:9"])
+    assert code == 1
+    assert "not available; available: cpu" in capsys.readouterr().err
+
+
+def test_musdb_excerpt(musdb_excerpts, tmp_path, tiny_model_path, capsys):
+    song = sorted((musdb_excerpts / "test").iterdir())[0] / "mixture.wav"
+    out = tmp_path / "out"
+    assert main(["separate", str(song), "-o", str(out), "--model", str(tiny_model_path),
+                 "--format", "flac", "--template", "{stem}.{ext}"]) == 0
+    source = sf.info(song)
+    for stem in ("drums", "bass", "other", "vocals"):
+        info = sf.info(out / f"{stem}.flac")
+        assert (info.frames, info.samplerate, info.subtype) == (source.frames, source.samplerate, "PCM_16")
+
+
+def test_info_lists_versions_devices_and_models(tiny_model_path, capsys, monkeypatch):
+    from model import model_store
+
+    installed = model_store.install_model(tiny_model_path)
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    for label in ("StemDeck:", "torch:", "CUDA:", "MPS:", "numpy:", "libsndfile", "soxr:", "PyAV:", "devices:"):
+        assert label in text
+    assert "  cpu " in text and "GiB" in text
+    assert installed.name in text and "parameters" in text and "44100 Hz" in text
