@@ -420,7 +420,9 @@ class TrainerTab(QWidget):
         self.environment_loaded.emit()
 
     def _fill_models(self, models: list[dict], default: str | None) -> None:
-        current = self.base_combo.currentData() if self.base_combo.count() else None
+        # keep the user's choice across refreshes; the first real list preselects the default model
+        current = self.base_combo.currentData() if getattr(self, "_models_listed", False) else None
+        self._models_listed = bool(models)
         self.base_combo.clear()
         for m in models:
             label = m["name"] + ("  (default)" if m["name"] == default else "")
