@@ -128,3 +128,24 @@ def test_bisru_has_fewer_parameters_than_bilstm_of_same_width():
     sru = sum(p.numel() for p in BiSRU(64, 64, 2).parameters())
     lstm = sum(p.numel() for p in torch.nn.LSTM(64, 64, 2, bidirectional=True).parameters())
     assert sru < 0.6 * lstm
+
+
+@pytest.mark.parametrize("input_size", [4, 8, 5])  # = hidden, = 2 * hidden (stacked), other (projected)
+def test_highway_paths_match_the_loop(input_size):
+    torch.manual_seed(0)
+    layer = BiSRULayer(input_size, 4, chunk=4).double()
+    assert layer.project_input == (input_size == 5)
+    x = torch.randn(2, 19, input_size, dtype=torch.float64)
+    fast, _ = layer(x)
+    slow, _ = layer(x, naive=True)
+    torch.testing.assert_close(fast, slow)
+
+
+def test_stacked_layer_highway_keeps_each_direction_in_its_half():
+    """With r -> 0 (gate bias very negative) a stacked layer passes its input straight through."""
+    layer = BiSRULayer(8, 4)
+    with torch.no_grad():
+        layer.gate_bias[:, 1] = -50.0
+    x = torch.randn(1, 6, 8)
+    h, _ = layer(x)
+    torch.testing.assert_close(h, x)

@@ -1,0 +1,213 @@
+"""Trainer: the loss falls, resume after a crash is exact, DDP (gloo, 2 CPU processes) averages
+gradients like one process on the whole batch, and `stemdeck train` produces an installable model."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from model.augment import AugmentConfig
+from model.checkpoint import load_model
+from model.cli import main as cli_main
+from model.training import TrainConfig
+from model.training.checkpoint_state import load_checkpoint
+from model.training.trainer import Trainer
+
+from train_fixtures import make_musdb_hq
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_musdb_hq(tmp_path_factory.mktemp("songs"), n_train=3, n_valid=1, n_test=1, seconds=2.5)
+
+
+def _config(data: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(data=str(data), out=str(out), base_model="scratch", tiny=True, steps=6, batch=2,
+                segment_seconds=0.5, validate_every=0, checkpoint_every=2, checkpoint_minutes=0,
+                workers=0, log_every=1, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+class RecordingTrainer(Trainer):
+    """Records the batch each step trained on."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.batches: dict[int, torch.Tensor] = {}
+
+    def forward_backward(self, mix, stems):
+        self.batches[self.step] = mix.clone()
+        return super().forward_backward(mix, stems)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_few_steps_decrease_the_loss(dataset, tmp_path):
+    cfg = _config(dataset, tmp_path / "run", steps=30, batch=4, lr=3e-3, schedule="constant",
+                  augment=AugmentConfig.off(), checkpoint_every=0)
+    trainer = Trainer(cfg)
+    trainer.setup()
+    fixed = [trainer.dataset[10**6 + i] for i in range(4)]
+    mix = torch.stack([m for m, _ in fixed])
+    stems = torch.stack([s for _, s in fixed])
+
+    def held_out_loss() -> float:
+        with torch.no_grad():
+            trainer.model.eval()
+            return float(torch.nn.functional.l1_loss(trainer.model(mix), stems))
+
+    before = held_out_loss()
+    result = trainer.run()
+    after = held_out_loss()
+    assert result.steps == 30
+    assert after < 0.85 * before, (before, after)
+
+
+def test_resume_after_crash_continues_exactly(dataset, tmp_path):
+    # uninterrupted reference run
+    ref = RecordingTrainer(_config(dataset, tmp_path / "a"))
+    ref.run()
+
+    # the same run crashes during step 5 (last checkpoint: step 4), then resumes
+    def crash_at_5(event):
+        if event.get("event") == "step" and event["step"] == 5:
+            raise Crash()
+
+    crashed = RecordingTrainer(_config(dataset, tmp_path / "b"), emit=crash_at_5)
+    with pytest.raises(Crash):
+        crashed.run()
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["step"] == 4
+
+    events = []
+    resumed = RecordingTrainer(_config(dataset, tmp_path / "b", workers=1), emit=events.append,
+                               resume=True, overrides={"workers": 1})
+    resumed.run()
+    start = [e for e in events if e["event"] == "start"][0]
+    assert start["step"] == 4 and start["resumed"]
+    assert sorted(resumed.batches) == [4, 5]  # only the lost steps are redone
+    for step in (4, 5):  # same next batches (read by a worker process this time)
+        assert torch.equal(resumed.batches[step], ref.batches[step])
+    for (name, a), b in zip(ref.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    final_a, _ = load_model(tmp_path / "a" / "a.safetensors")
+    final_b, _ = load_model(tmp_path / "b" / "b.safetensors")
+    for a, b in zip(final_a.state_dict().values(), final_b.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_out_folder_with_a_run_is_not_overwritten(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(dataset), "--out", str(out), "--from", "scratch", "--tiny",
+            "--steps", "2", "--batch", "1", "--segment", "0.5", "--workers", "0",
+            "--validate-every", "0", "--progress", "none"]
+    assert cli_main(args) == 0
+    before = (out / "checkpoint.pt").stat().st_mtime_ns
+    assert cli_main(args) == 1
+    assert "--resume" in capsys.readouterr().err
+    assert (out / "checkpoint.pt").stat().st_mtime_ns == before
+
+
+def test_cli_json_events_installable_model_and_finetune(dataset, tmp_path, capsys):
+    out = tmp_path / "first"
+    code = cli_main(["train", "--data", str(dataset), "--out", str(out), "--from", "scratch", "--tiny",
+                     "--steps", "4", "--batch", "2", "--segment", "0.5", "--workers", "0",
+                     "--validate-every", "2", "--valid-seconds", "1.5", "--progress", "json",
+                     "--log-every", "2", "--name", "my-model"])
+    assert code == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert {"step", "validation", "checkpoint"} <= set(kinds)
+    step = [e for e in events if e["event"] == "step"][-1]
+    assert step["step"] == 4 and {"loss", "lr", "steps_per_s", "eta_seconds"} <= set(step)
+    val = [e for e in events if e["event"] == "validation"][0]
+    assert set(val["sdr"]) == {"drums", "bass", "other", "vocals"}
+    model_path = out / "my-model.safetensors"
+    assert events[-1]["model"] == str(model_path)
+    model, card = load_model(model_path)
+    assert card.name == "my-model"
+    assert card.training["steps"] == 4 and card.training["base_model"] == "scratch"
+    assert card.training["data"]["train_songs"] == 3
+    assert {"sdr_drums", "sdr_bass", "sdr_other", "sdr_vocals"} <= set(card.metrics)
+
+    # fine-tune that model: validated before the first step (the "before" score)
+    out2 = tmp_path / "second"
+    code = cli_main(["train", "--data", str(dataset), "--out", str(out2), "--from", str(model_path),
+                     "--steps", "2", "--batch", "1", "--segment", "0.5", "--workers", "0",
+                     "--validate-every", "2", "--valid-seconds", "1.5", "--progress", "json"])
+    assert code == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["base_model"] == "my-model"
+    assert [e["step"] for e in events if e["event"] == "validation"] == [0, 2]
+    _, card2 = load_model(out2 / "second.safetensors")
+    assert card2.training["base_model"] == "my-model"
+
+
+def test_cli_reports_bad_dataset_as_json_error(tmp_path, capsys):
+    code = cli_main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"),
+                     "--from", "scratch", "--tiny", "--progress", "json"])
+    assert code == 1
+    lines = capsys.readouterr().out.splitlines()
+    err = json.loads(lines[-1])
+    assert err["event"] == "error" and "missing" in err["message"]
+
+
+# ---------------------------------------------------------------------------------- DDP
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, result_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    trainer = Trainer(_config(Path(data), Path(out), batch=2, device="cpu"))
+    trainer.setup()
+    assert trainer.dist.enabled and trainer.dist.backend == "gloo"
+    mix, stems = next(iter(trainer.make_loader()))
+    trainer.forward_backward(mix, stems)
+    grads = {n: p.grad.detach().clone() for n, p in trainer.model.named_parameters()}
+    torch.save({"grads": grads, "mix": mix}, Path(result_dir) / f"rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_ddp_gloo_two_processes_average_gradients_like_one_big_batch(dataset, tmp_path):
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        assert key not in os.environ
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(dataset), str(tmp_path / "ddp"), str(tmp_path)),
+             nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+
+    single = Trainer(_config(dataset, tmp_path / "single", batch=4, device="cpu"))
+    single.setup()
+    assert not single.dist.enabled
+    mix, stems = next(iter(single.make_loader()))
+    # the two ranks read the two halves of the single process's batch
+    assert torch.equal(torch.cat([ranks[0]["mix"], ranks[1]["mix"]]), mix)
+    single.forward_backward(mix, stems)
+    scale = max(float(p.grad.abs().max()) for p in single.model.parameters())
+    for name, p in single.model.named_parameters():
+        g0, g1 = ranks[0]["grads"][name], ranks[1]["grads"][name]
+        assert torch.allclose(g0, g1, atol=1e-7)  # all-reduced: identical on both ranks
+        # equal up to float32 summation order (a sum instead of a mean, or the wrong examples,
+        # would be off by tens of percent); biases in front of a norm have ~0 gradient: atol
+        assert torch.allclose(g0, p.grad, rtol=1e-3, atol=1e-4 * scale), name
+    full = torch.cat([p.grad.flatten() for p in single.model.parameters()])
+    ddp = torch.cat([ranks[0]["grads"][n].flatten() for n, _ in single.model.named_parameters()])
+    assert float((ddp - full).norm() / full.norm()) < 1e-4
