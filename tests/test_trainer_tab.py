@@ -339,3 +339,125 @@ def test_dataset_report_view_lists_songs_and_unusable_reasons(qtbot) -> None:
     assert view.usable_count() == 2
     assert "2 usable songs" in view.summary.text() and "1 unusable" in view.summary.text()
     assert summarize_report({"error": "/x: no songs found"}).endswith("/x: no songs found")
+
+
+# -- one real run: the checker and `stemdeck train` as child processes --------------------------
+@pytest.mark.slow
+def test_real_short_run_checks_trains_compares_and_installs(qtbot, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("model.training.trainer")
+    torch = pytest.importorskip("torch")
+    from model import model_store
+    from model.checkpoint import ModelCard, save_model
+    from model.config import tiny_config
+    from model.network import UnetSEBiSRU
+    from train_fixtures import make_musdb_hq
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("STEMDECK_HOME", str(home))
+    # an installed tiny "base" model to fine-tune (the bundled one is far too big for a test)
+    torch.manual_seed(0)
+    base = UnetSEBiSRU(tiny_config())
+    save_model(base, home / "models" / "base.safetensors",
+               ModelCard(name="base", config=base.config, description="tiny test base"))
+    data = make_musdb_hq(tmp_path / "songs", n_train=2, n_valid=1, n_test=0, seconds=2.0)
+    broken = data / "train" / "broken song"
+    broken.mkdir()
+    for stem in ("mixture", "drums", "bass", "other", "vocals"):
+        (broken / f"{stem}.wav").write_bytes(b"RIFF not really a wave file")
+
+    tab = TrainerTab()
+    qtbot.addWidget(tab)
+    qtbot.waitUntil(lambda: tab.base_combo.findData("base") >= 0, timeout=60000)
+    assert tab.base_combo.currentData() == "base"           # the only installed model is the default
+    with qtbot.waitSignal(tab.check.finished, timeout=60000):
+        tab.set_dataset(str(data))
+    table = tab.report_view.table
+    rows = {table.item(r, 0).text(): [table.item(r, c).text() for c in range(table.columnCount())]
+            for r in range(table.rowCount())}
+    assert rows["train song 0"][1:6] == ["train", "drums, bass, other, vocals", "2.0 s", "44100 Hz", "2"]
+    assert rows["valid song 0"][1] == "valid"
+    assert rows["broken song"][-1].startswith("unusable:")
+    assert "2 usable songs" in tab.report_view.summary.text() or "3 usable songs" in tab.report_view.summary.text()
+
+    tab.out_edit.setText(str(tmp_path / "run"))
+    tab.name_edit.setText("tuned")
+    tab.steps_spin.setValue(3)
+    tab.batch_spin.setValue(1)
+    tab.segment_spin.setValue(0.5)
+    tab.validate_spin.setValue(3)
+    tab.device_combo.setCurrentIndex(tab.device_combo.findData("cpu"))
+    tab.extra_args = ["--workers", "0", "--valid-seconds", "1.5"]
+    with qtbot.waitSignal(tab.running_changed, timeout=180000, check_params_cb=lambda r: not r):
+        assert tab.start()
+    assert tab.last_outcome == "done", tab.log_view.toPlainText()
+    model_path = tmp_path / "run" / "tuned.safetensors"
+    assert model_path.is_file() and model_path.with_suffix(".json").is_file()
+    assert len(tab.loss_points()[0]) >= 2                   # steps 1 and 3 (log every step)
+    results = tab.results_table
+    cells = {results.item(r, 0).text(): [results.item(r, c).text() for c in (1, 2, 3)]
+             for r in range(results.rowCount())}
+    assert set(cells) >= {"drums", "bass", "other", "vocals", "mean"}
+    assert cells["mean"][0].endswith(" dB") and cells["mean"][1].endswith(" dB")   # before and after
+    assert "skipped" in tab.log_view.toPlainText() and "broken song" in tab.log_view.toPlainText()
+
+    with qtbot.waitSignal(tab.model_selected, timeout=60000) as selected:
+        tab.use_button.click()
+    assert selected.args == ["tuned"]
+    assert model_store.default_model_name() == "tuned"
+    assert (home / "models" / "tuned.safetensors").is_file()
+    tab.shutdown()
+
+
+@pytest.mark.slow
+def test_real_run_stops_with_a_checkpoint_and_resumes(qtbot, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("model.training.trainer")
+    from train_fixtures import make_musdb_hq
+
+    monkeypatch.setenv("STEMDECK_HOME", str(tmp_path / "home"))
+    data = make_musdb_hq(tmp_path / "songs", n_train=2, n_valid=0, n_test=0, seconds=2.0)
+    tab = TrainerTab(probe_environment=False)          # no model installed: only "from scratch"
+    qtbot.addWidget(tab)
+    with qtbot.waitSignal(tab.check.finished, timeout=60000):
+        tab.set_dataset(str(data))
+    assert tab.base_combo.currentData() == "scratch"
+    tab.out_edit.setText(str(tmp_path / "run"))
+    tab.steps_spin.setValue(100000)
+    tab.batch_spin.setValue(1)
+    tab.segment_spin.setValue(0.5)
+    tab.validate_spin.setValue(0)
+    tab.extra_args = ["--tiny", "--workers", "0", "--log-every", "1"]
+    assert tab.start()
+    qtbot.waitUntil(lambda: len(tab.loss_points()[0]) >= 2, timeout=60000)
+    t0 = time.monotonic()
+    with qtbot.waitSignal(tab.running_changed, timeout=15000):
+        tab.stop()
+    assert time.monotonic() - t0 < 5.0
+    assert tab.last_outcome == "stopped", tab.log_view.toPlainText()
+    stopped_at = tab.process.last_events["stopped"]["step"]
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
+    # Start again with the same folder: asked, then resumed from the checkpoint's step
+    tab._question = lambda title, text: True
+    assert tab.start()
+    qtbot.waitUntil(lambda: "start" in tab.process.last_events, timeout=60000)
+    start = tab.process.last_events["start"]
+    assert start["resumed"] is True and start["step"] == stopped_at
+    qtbot.waitUntil(lambda: tab.loss_points()[0][-1] > stopped_at, timeout=60000)
+    with qtbot.waitSignal(tab.running_changed, timeout=15000):
+        tab.stop()
+    assert tab.last_outcome == "stopped"
+
+
+def test_an_empty_folder_is_reported_and_cannot_be_trained_on(qtbot, tmp_path: Path) -> None:
+    pytest.importorskip("model.dataset_check")
+    tab = TrainerTab(probe_environment=False)
+    qtbot.addWidget(tab)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tab.out_edit.setText(str(tmp_path / "run"))
+    with qtbot.waitSignal(tab.check.finished, timeout=60000):
+        tab.set_dataset(str(empty))
+    assert tab.report_view.summary.text().startswith("This folder cannot be used for training")
+    assert tab.start() is False and "no usable songs" in tab.status_label.text()
+    assert not tab.is_running() and not (tmp_path / "run").exists()

@@ -237,7 +237,7 @@ class DatasetReportView(QWidget):
                 "; ".join(problems) if problems else "ok",
             )
             tooltip = "\n".join([str(song.get("path", ""))] + [
-                f"{stem}: {', '.join(st.get('files') or [])}" for stem, st in stems.items()])
+                f"{stem}: {', '.join(st.get('files') or [])}" for stem, st in stems.items()] + problems)
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(tooltip)

@@ -332,6 +332,7 @@ class TrainerTab(QWidget):
         self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results_table.verticalHeader().setVisible(False)
         self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.results_table.setMinimumHeight(6 * self.results_table.verticalHeader().defaultSectionSize() + 8)
         self.use_button = QPushButton("Use this model for separation")
         self.use_button.setObjectName("useTrainedModel")
         self.use_button.setEnabled(False)
@@ -351,6 +352,7 @@ class TrainerTab(QWidget):
         right.addWidget(self.sdr_plot)
         right.addWidget(results_box)
         right.addWidget(self.log_view)
+        right.setSizes([260, 260, 280, 140])
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
