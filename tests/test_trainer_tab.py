@@ -368,6 +368,7 @@ def test_real_short_run_checks_trains_compares_and_installs(qtbot, tmp_path: Pat
 
     tab = TrainerTab()
     qtbot.addWidget(tab)
+    tab.show()                                              # models and devices are listed on show
     qtbot.waitUntil(lambda: tab.base_combo.findData("base") >= 0, timeout=60000)
     assert tab.base_combo.currentData() == "base"           # the only installed model is the default
     with qtbot.waitSignal(tab.check.finished, timeout=60000):
@@ -461,3 +462,44 @@ def test_an_empty_folder_is_reported_and_cannot_be_trained_on(qtbot, tmp_path: P
     assert tab.report_view.summary.text().startswith("This folder cannot be used for training")
     assert tab.start() is False and "no usable songs" in tab.status_label.text()
     assert not tab.is_running() and not (tmp_path / "run").exists()
+
+
+def test_use_this_model_asks_before_replacing_a_different_installed_model(
+        qtbot, tmp_path: Path, fake_trainer: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    from model import model_store
+    from model.checkpoint import ModelCard, read_card, save_model
+    from model.config import tiny_config
+    from model.network import UnetSEBiSRU
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("STEMDECK_HOME", str(home))
+    torch.manual_seed(1)
+    installed = UnetSEBiSRU(tiny_config())
+    save_model(installed, home / "models" / "fake.safetensors",
+               ModelCard(name="fake", config=installed.config, description="the user's own"))
+    old_sha = read_card(home / "models" / "fake.safetensors").sha256
+    tab = _tab(qtbot, tmp_path)
+    trained = UnetSEBiSRU(tiny_config())                    # what the (fake) run "trained"
+    save_model(trained, tmp_path / "run" / "fake.safetensors",
+               ModelCard(name="fake", config=trained.config, description="fine-tuned"))
+    new_sha = read_card(tmp_path / "run" / "fake.safetensors").sha256
+    assert new_sha != old_sha
+    tab.steps_spin.setValue(3)
+    (tmp_path / "run" / "checkpoint.pt").unlink(missing_ok=True)
+    with qtbot.waitSignal(tab.running_changed, timeout=15000, check_params_cb=lambda r: not r):
+        tab.start()
+    assert tab.use_button.isEnabled()
+    questions: list[str] = []
+    tab._question = lambda title, text: questions.append(text) or False
+    tab.use_button.click()
+    qtbot.waitUntil(lambda: tab.use_button.isEnabled(), timeout=30000)
+    assert questions and "already installed" in questions[0]
+    assert "Not installed" in tab.status_label.text()
+    assert read_card(home / "models" / "fake.safetensors").sha256 == old_sha      # untouched
+    tab._question = lambda title, text: True
+    with qtbot.waitSignal(tab.model_selected, timeout=30000):
+        tab.use_button.click()
+    assert read_card(home / "models" / "fake.safetensors").sha256 == new_sha
+    assert model_store.default_model_name() == "fake"
+    QtCore.QThreadPool.globalInstance().waitForDone(10000)

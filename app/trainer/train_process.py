@@ -148,7 +148,13 @@ class TrainSettings:
 
 
 def train_command(settings: TrainSettings, python: str | None = None) -> tuple[str, list[str]]:
-    """(program, arguments) that run the training CLI in a fresh interpreter."""
+    """(program, arguments) that run the training CLI in a fresh interpreter.
+
+    In a frozen app (PyInstaller sets `sys.frozen`) the executable is StemDeck itself, whose
+    entry point is `model.cli.main`: it takes the subcommand directly.
+    """
+    if python is None and getattr(sys, "frozen", False):
+        return sys.executable, settings.to_args()
     return python or sys.executable, ["-u", "-m", "model.cli", *settings.to_args()]
 
 

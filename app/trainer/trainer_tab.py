@@ -167,13 +167,28 @@ def _probe_environment() -> dict:
     return {"models": models, "default": default, "devices": devices}
 
 
-def _install_and_select(weights_path: str) -> str:
-    """Install a trained model into the user folder and make it the default (worker only)."""
-    from model import model_store
+def _install_and_select(weights_path: str, replace: bool = False) -> dict:
+    """Install a trained model into the user folder and make it the default (worker only).
 
-    installed = model_store.install_model(Path(weights_path))
+    Returns {"name": installed name}, or {"conflict": name} without touching anything when a
+    different model of that name is already installed and `replace` is False (the user is asked).
+    """
+    from model import model_store
+    from model.checkpoint import read_card
+    from model.errors import ModelLoadError
+
+    weights = Path(weights_path)
+    target = model_store.user_models_dir() / weights.name
+    if not replace and target.exists() and target.resolve() != weights.resolve():
+        try:
+            same = read_card(target).sha256 == read_card(weights).sha256
+        except ModelLoadError:
+            same = False
+        if not same:
+            return {"conflict": target.stem, "path": str(target)}
+    installed = model_store.install_model(weights, overwrite=replace)
     model_store.set_default_model(installed.name)
-    return installed.name
+    return {"name": installed.name}
 
 
 class TrainerTab(QWidget):
@@ -208,8 +223,8 @@ class TrainerTab(QWidget):
         self._build()
         self._connect()
         self._update_controls()
-        if probe_environment:
-            self.refresh_environment()
+        self._probe_on_show = probe_environment
+        self._probing = False
 
     # -- layout -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -387,10 +402,21 @@ class TrainerTab(QWidget):
         p.finished.connect(self._on_finished)
 
     # -- environment ------------------------------------------------------------------------
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        """List models and devices when the tab is shown (again: a model may have been installed)."""
+        super().showEvent(event)
+        if self._probe_on_show and not self._probing and not self.process.is_running():
+            self.refresh_environment()
+
     def refresh_environment(self) -> None:
         """List installed models and devices in a worker thread (they import torch)."""
-        self._run_call(_probe_environment, self._environment_ready,
-                       lambda msg: self._append_log(f"could not list models/devices: {msg}"))
+        self._probing = True
+
+        def failed(message: str) -> None:
+            self._probing = False
+            self._append_log(f"could not list models/devices: {message}")
+
+        self._run_call(_probe_environment, self._environment_ready, failed)
 
     def _run_call(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
                   on_fail: Callable[[str], None]) -> None:
@@ -410,6 +436,7 @@ class TrainerTab(QWidget):
         QThreadPool.globalInstance().start(call)
 
     def _environment_ready(self, env: dict) -> None:
+        self._probing = False
         self._fill_models(env.get("models", []), env.get("default"))
         current = self.device_combo.currentData()
         self.device_combo.clear()
@@ -752,16 +779,32 @@ class TrainerTab(QWidget):
         self.running_changed.emit(False)
 
     # -- result -----------------------------------------------------------------------------
-    def use_trained_model(self) -> None:
-        """Install the finished model and make it the default for separation (worker thread)."""
+    def use_trained_model(self, replace: bool = False) -> None:
+        """Install the finished model and make it the default for separation (worker thread).
+
+        A different model installed under the same name is replaced only after a question.
+        """
         model = (self.done_event or {}).get("model")
         if not model:
             return
         self.use_button.setEnabled(False)
         self._set_status(f"Installing {Path(model).stem}…")
-        self._run_call(lambda: _install_and_select(model), self._model_installed, self._install_failed)
+        self._run_call(lambda: _install_and_select(model, replace), self._model_installed,
+                       self._install_failed)
 
-    def _model_installed(self, name: str) -> None:
+    def _model_installed(self, result: dict) -> None:
+        if "conflict" in result:
+            name = result["conflict"]
+            if self._question("Replace the installed model?",
+                              f"A different model named “{name}” is already installed "
+                              f"({result.get('path')}).\n\nReplace it with the model of this run?"):
+                self.use_trained_model(replace=True)
+            else:
+                self._set_status(f"Not installed: a different model named “{name}” is installed. "
+                                 "Give the run another model name to keep both.", error=True)
+                self.use_button.setEnabled(True)
+            return
+        name = result["name"]
         self._set_status(f"“{name}” is now the model used for separation.")
         self._append_log(f"installed {name} and made it the default model")
         self.model_selected.emit(name)
