@@ -14,7 +14,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from PySide6 import QtCore  # noqa: F401  (PySide6 before pyqtgraph)
