@@ -312,6 +312,34 @@ def test_model_and_device_lists_fill_the_form(qtbot, tmp_path: Path) -> None:
     assert (s.base_model, s.device) == ("scratch", "cuda:0")
 
 
+def test_form_is_saved_and_restored(qtbot, tmp_path: Path) -> None:
+    store = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    tab = _tab(qtbot, tmp_path)
+    tab.steps_spin.setValue(2500)
+    tab.batch_spin.setValue(8)
+    tab.segment_spin.setValue(6.5)
+    tab.validate_spin.setValue(0)
+    tab.device_combo.setCurrentIndex(tab.device_combo.findData("cuda:0"))
+    tab.base_combo.setCurrentIndex(tab.base_combo.findData("other-model"))
+    tab.save_settings(store)
+    store.sync()
+    again = TrainerTab(probe_environment=False)
+    qtbot.addWidget(again)
+    again.check.start = lambda folder: None              # the checker child is not needed here
+    again.restore_settings(QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat))
+    assert again.dataset_edit.text() == str(tmp_path / "songs")
+    s = again.settings()
+    assert (s.steps, s.batch, s.segment_seconds, s.validate_every) == (2500, 8, 6.5, 0)
+    assert (s.device, s.base_model) == ("cuda:0", "other-model")
+    # the choice survives the model list arriving; a model that is gone falls back to the default
+    again._environment_ready({"models": [{"name": "base"}, {"name": "other-model"}], "default": "base",
+                              "devices": [{"id": "cpu", "name": "CPU"}]})
+    assert again.base_combo.currentData() == "other-model"
+    assert again.device_combo.currentData() == "auto"     # cuda:0 is not on this machine
+    again._environment_ready({"models": [{"name": "base"}], "default": "base", "devices": []})
+    assert again.base_combo.currentData() == "base"
+
+
 def test_dataset_report_view_lists_songs_and_unusable_reasons(qtbot) -> None:
     report = {
         "root": "/d", "layout": "musdb18hq", "notes": ["validation: valid/"], "error": None,

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal
+from PySide6.QtCore import QObject, QRunnable, QSettings, QThreadPool, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -459,7 +459,9 @@ class TrainerTab(QWidget):
             self.base_combo.setItemData(self.base_combo.count() - 1, m.get("description", ""),
                                         Qt.ItemDataRole.ToolTipRole)
         self.base_combo.addItem("From scratch (a new network)", SCRATCH)
-        index = self.base_combo.findData(current) if current else self.base_combo.findData(default)
+        index = self.base_combo.findData(current) if current else -1
+        if index < 0:                                        # first list, or that model is gone
+            index = self.base_combo.findData(default)
         self.base_combo.setCurrentIndex(max(0, index))
 
     # -- dataset ----------------------------------------------------------------------------
@@ -813,6 +815,45 @@ class TrainerTab(QWidget):
     def _install_failed(self, message: str) -> None:
         self._set_status(f"Could not use the model: {message}", error=True)
         self.use_button.setEnabled(True)
+
+    # -- persisted form ---------------------------------------------------------------------
+    def save_settings(self, settings: QSettings) -> None:
+        """Remember the form (group "trainer") for the next session."""
+        settings.beginGroup("trainer")
+        settings.setValue("dataset", self.dataset_edit.text().strip())
+        settings.setValue("base_model", self.base_combo.currentData() or "")
+        settings.setValue("steps", self.steps_spin.value())
+        settings.setValue("batch", self.batch_spin.value())
+        settings.setValue("segment_seconds", float(self.segment_spin.value()))
+        settings.setValue("validate_every", self.validate_spin.value())
+        settings.setValue("device", self.device_combo.currentData() or "auto")
+        settings.endGroup()
+
+    def restore_settings(self, settings: QSettings) -> None:
+        """Refill the form from `save_settings` (typed defaults; the dataset is checked again)."""
+        settings.beginGroup("trainer")
+        try:
+            self.steps_spin.setValue(int(settings.value("steps", self.steps_spin.value(), type=int)))
+            self.batch_spin.setValue(int(settings.value("batch", self.batch_spin.value(), type=int)))
+            self.segment_spin.setValue(float(settings.value("segment_seconds", self.segment_spin.value(),
+                                                            type=float)))
+            self.validate_spin.setValue(int(settings.value("validate_every", self.validate_spin.value(),
+                                                           type=int)))
+            device = str(settings.value("device", "auto", type=str))
+            if self.device_combo.findData(device) < 0:
+                self.device_combo.addItem(device, device)   # confirmed when the device list arrives
+            self.device_combo.setCurrentIndex(self.device_combo.findData(device))
+            base = str(settings.value("base_model", "", type=str))
+            if base and self.base_combo.findData(base) < 0:
+                self.base_combo.insertItem(0, base, base)
+            if base:
+                self.base_combo.setCurrentIndex(self.base_combo.findData(base))
+                self._models_listed = True                  # keep this choice when the list arrives
+            dataset = str(settings.value("dataset", "", type=str))
+        finally:
+            settings.endGroup()
+        if dataset and Path(dataset).is_dir():
+            self.set_dataset(dataset)
 
     # -- helpers ----------------------------------------------------------------------------
     def _append_log(self, text: str) -> None:
