@@ -423,7 +423,10 @@ def _read_native(ref: AudioRef, start: int, frames: int) -> np.ndarray:
         rate = ref.samplerate
         tb = float(st.time_base)
         start_s = start / rate
-        container.seek(int(start_s / tb), stream=st, backward=True, any_frame=False)
+        # seek a few codec frames early: a decoder (AAC's overlapped transform) needs the
+        # previous frames to produce exact samples; the surplus is trimmed by timestamp below
+        container.seek(int(max(0.0, start_s - 8192 / rate) / tb), stream=st, backward=True,
+                       any_frame=False)
         resampler = av.AudioResampler(format="fltp")
         for packet in container.demux(st):
             for frame in packet.decode():

@@ -210,4 +210,4 @@ def test_ddp_gloo_two_processes_average_gradients_like_one_big_batch(dataset, tm
         assert torch.allclose(g0, p.grad, rtol=1e-3, atol=1e-4 * scale), name
     full = torch.cat([p.grad.flatten() for p in single.model.parameters()])
     ddp = torch.cat([ranks[0]["grads"][n].flatten() for n, _ in single.model.named_parameters()])
-    assert float((ddp - full).norm() / full.norm()) < 1e-4
+    assert float((ddp - full).norm() / full.norm()) < 2e-3  # vs 1.0 for a sum instead of a mean

@@ -39,7 +39,8 @@ from torch.utils.data import DataLoader
 from ..config import ModelConfig, tiny_config
 from ..datasets import DatasetIndex, ExcerptDataset, StemMapping, discover_dataset, load_song
 from ..errors import DatasetError, ModelLoadError, OutputExistsError, StemDeckError
-from ..metrics import nanmedian, sdr_framewise
+from ..evaluate import song_sdr
+from ..metrics import nanmedian
 from . import distributed as ddp
 from .checkpoint_state import (
     CHECKPOINT_NAME,
@@ -317,8 +318,9 @@ class Trainer:
                 continue
             result = separate(mix, self.model, device=self.device, shifts=1,
                               precision="fp32" if self.amp_dtype is None else "auto")
+            values = song_sdr(refs, result.stems, self.samplerate)  # as `stemdeck evaluate`
             for j, stem in enumerate(self.sources):
-                per_stem[stem].append(sdr_framewise(refs[j], result.stems[j], self.samplerate))
+                per_stem[stem].append(float(values[j]))
         sdr = {s: nanmedian(v) for s, v in per_stem.items()}
         finite = [v for v in sdr.values() if not math.isnan(v)]
         score = float(np.mean(finite)) if finite else math.nan
@@ -367,7 +369,7 @@ class Trainer:
         if self.best_sdr:
             metrics = {f"sdr_{s}": round(v, 3) for s, v in self.best_sdr.items() if not math.isnan(v)}
             metrics["validation"] = {
-                "metric": "framewise SDR (MUSDB/museval v4, median of 1 s windows, median over songs)",
+                "metric": "framewise SDR (museval v4 as in MUSDB: median of 1 s windows; median over songs)",
                 "sdr": {s: (None if math.isnan(v) else round(v, 3)) for s, v in self.best_sdr.items()},
                 "songs": min(len(self.index.valid), cfg.valid_songs),
                 "seconds_per_song": cfg.valid_seconds,
