@@ -271,10 +271,15 @@ def test_closing_asks_first_and_keeps_the_run_when_told_no(qtbot, tmp_path: Path
     tab.hide()                                  # closing the tab itself leaves the run alone
     assert tab.confirm_close() is False and tab.is_running()
     tab._question = lambda title, text: questions.append(title) or True
+    painted: list[str] = []
+    tab.process.stopped.connect(lambda _e: painted.append(tab.status_label.text()))
+    t0 = time.monotonic()
     assert tab.confirm_close() is True
+    assert time.monotonic() - t0 < 2.0
     assert not tab.is_running() and questions == ["Stop training?", "Stop training?"]
-    qtbot.waitUntil(lambda: tab.state == "idle", timeout=3000)
-    assert tab.last_outcome == "stopped"
+    # events were still handled while waiting (a local event loop, not a blocking wait)
+    assert painted and painted[0].startswith("Stopping the training run before closing")
+    assert tab.state == "idle" and tab.last_outcome == "stopped"
 
 
 def test_start_refuses_without_folders_and_resumes_an_existing_run(qtbot, tmp_path: Path,

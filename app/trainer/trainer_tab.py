@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QRunnable, QSettings, QThreadPool, Qt, Signal
+from PySide6.QtCore import QEventLoop, QObject, QRunnable, QSettings, QThreadPool, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -608,15 +608,39 @@ class TrainerTab(QWidget):
         return True
 
     def shutdown(self, timeout_seconds: float | None = None) -> None:
-        """Stop the run (checkpoint), wait for it, kill it if it does not end; end the checker."""
+        """Stop the run (checkpoint), wait for it, kill it if it does not end; end the checker.
+
+        The wait runs a local event loop that excludes user input: the window keeps painting
+        ("Stopping…") instead of freezing, and cannot be clicked into a second close meanwhile.
+        """
         self.check.cancel()
         if self.process.is_running():
             grace = self.stop_grace_seconds if timeout_seconds is None else timeout_seconds
-            self.process.stop(grace)
-            if not self.process.wait(grace):
+            self._state = "stopping"
+            self._set_status("Stopping the training run before closing (saving a checkpoint)…")
+            self._update_controls()
+            self.process.stop(grace)                 # its own timer kills the child after `grace`
+            self._wait_for_process(grace + 5.0)
+            if self.process.is_running():
                 self.process.kill()
                 self.process.wait(5.0)
         QThreadPool.globalInstance().waitForDone(10_000)
+
+    def _wait_for_process(self, timeout_seconds: float) -> None:
+        if not self.process.is_running():
+            return
+        loop = QEventLoop()
+        timer = QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(loop.quit)
+        self.process.finished.connect(loop.quit)
+        timer.start(int(timeout_seconds * 1000))
+        try:
+            if self.process.is_running():
+                loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        finally:
+            timer.stop()
+            self.process.finished.disconnect(loop.quit)
 
     # -- events -----------------------------------------------------------------------------
     def _reset_run_view(self) -> None:
