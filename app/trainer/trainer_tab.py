@@ -1,0 +1,903 @@
+"""The Train tab: fine-tune a model on the user's own multitracks without leaving the app.
+
+Flow: pick a dataset folder → the checker's report (dataset_report.py) → choose the base model,
+steps, batch, segment, device and output folder → Start. Training runs as a child process
+(train_process.py: `python -m model.cli train --progress json`), so Stop always works and the
+window never freezes; the live loss curve, validation SDR per stem, steps/s and ETA come from the
+child's JSON lines, parsed incrementally in the GUI thread. When the run is done: a before/after
+SDR table (the base model's validation at step 0 against the best validation of the fine-tuned
+model, same held-out songs, same metric) and "Use this model for separation" (install_model +
+set_default_model, in a worker thread because it verifies the weights).
+
+The run belongs to the tab object, not to its visibility: closing (hiding) the tab leaves it
+running. Closing the app asks first (`confirm_close`) and then stops it cleanly: SIGTERM makes the
+trainer write a checkpoint and exit; choosing the same output folder later resumes it.
+
+Torch is never imported in the GUI thread: installed models and devices are listed by a worker
+(`refresh_environment`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QEventLoop, QObject, QRunnable, QSettings, QThreadPool, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+import pyqtgraph as pg  # noqa: E402  (after PySide6: pyqtgraph picks the binding already loaded)
+
+from model.config import SOURCES
+
+from .dataset_report import DatasetCheck, DatasetReportView
+from .train_process import TrainProcess, TrainSettings
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+EVENTS_FILE = "events.jsonl"
+SCRATCH = "scratch"
+STEM_COLORS = {"drums": "#e4572e", "bass": "#4c9f70", "other": "#f3a712", "vocals": "#3f88c5"}
+#: events replayed from a resumed run's events.jsonl (the newest ones)
+MAX_REPLAYED_EVENTS = 20000
+
+
+def format_eta(seconds: float | None) -> str:
+    """'1 h 02 min', '3 min 05 s', '12 s'; '—' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "—"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def sdr_comparison(before: dict | None, after: dict | None,
+                   sources: tuple[str, ...] = SOURCES) -> list[tuple[str, float | None, float | None, float | None]]:
+    """Rows (stem, base dB, fine-tuned dB, change dB) for each stem and a final "mean" row.
+
+    `before`/`after` map stem -> SDR in dB (None/NaN = not measurable, e.g. a silent stem).
+    The mean is over the stems measured in both, so the two means compare like with like.
+    """
+    before, after = before or {}, after or {}
+    stems = [s for s in sources if s in before or s in after]
+    stems += [s for s in list(before) + list(after) if s not in stems]
+    rows = []
+    pairs = []
+    for stem in stems:
+        b, a = _finite(before.get(stem)), _finite(after.get(stem))
+        rows.append((stem, b, a, None if a is None or b is None else a - b))
+        if a is not None and b is not None:
+            pairs.append((b, a))
+    if pairs:
+        mb = sum(p[0] for p in pairs) / len(pairs)
+        ma = sum(p[1] for p in pairs) / len(pairs)
+        rows.append(("mean", mb, ma, ma - mb))
+    elif stems:
+        measured = [v for v in (_finite(after.get(s)) for s in stems) if v is not None]
+        rows.append(("mean", None, sum(measured) / len(measured) if measured else None, None))
+    return rows
+
+
+class _CallSignals(QObject):
+    finished = Signal(object)
+    failed = Signal(str)
+
+
+class _Call(QRunnable):
+    """Run `fn()` on the thread pool; the result or the error comes back as a queued signal."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.fn = fn
+        self.signals = _CallSignals()
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except Exception as exc:  # noqa: BLE001 - the one place that catches; shown to the user
+            from model.errors import StemDeckError
+
+            if not isinstance(exc, StemDeckError):
+                logger.exception("background call failed")
+            self.signals.failed.emit(str(exc) if isinstance(exc, StemDeckError) else f"{type(exc).__name__}: {exc}")
+            return
+        self.signals.finished.emit(result)
+
+
+def _probe_environment() -> dict:
+    """Installed models, the default one, and the compute devices (imports torch: worker only)."""
+    from model import model_store
+
+    models = [{"name": m.name, "location": m.location, "description": m.card.description}
+              for m in model_store.installed_models()]
+    default = model_store.default_model_name()
+    try:
+        from model.devices import list_devices
+
+        devices = [{"id": d.id, "name": d.name} for d in list_devices()]
+    except ImportError:
+        import torch
+
+        devices = [{"id": "cpu", "name": "CPU"}]
+        if torch.cuda.is_available():
+            devices += [{"id": f"cuda:{i}", "name": torch.cuda.get_device_name(i)}
+                        for i in range(torch.cuda.device_count())]
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            devices.append({"id": "mps", "name": "Apple GPU (MPS)"})
+    return {"models": models, "default": default, "devices": devices}
+
+
+def _install_and_select(weights_path: str, replace: bool = False) -> dict:
+    """Install a trained model into the user folder and make it the default (worker only).
+
+    Returns {"name": installed name}, or {"conflict": name} without touching anything when a
+    different model of that name is already installed and `replace` is False (the user is asked).
+    """
+    from model import model_store
+    from model.checkpoint import read_card
+    from model.errors import ModelLoadError
+
+    weights = Path(weights_path)
+    target = model_store.user_models_dir() / weights.name
+    if not replace and target.exists() and target.resolve() != weights.resolve():
+        try:
+            same = read_card(target).sha256 == read_card(weights).sha256
+        except ModelLoadError:
+            same = False
+        if not same:
+            return {"conflict": target.stem, "path": str(target)}
+    installed = model_store.install_model(weights, overwrite=replace)
+    model_store.set_default_model(installed.name)
+    return {"name": installed.name}
+
+
+class TrainerTab(QWidget):
+    """See module doc. Signals: `running_changed(bool)`, `model_selected(name)` after "Use this model",
+    `environment_loaded()` once models and devices are listed."""
+
+    running_changed = Signal(bool)
+    model_selected = Signal(str)
+    environment_loaded = Signal()
+
+    def __init__(self, parent: QWidget | None = None, *, probe_environment: bool = True,
+                 stop_grace_seconds: float = 20.0) -> None:
+        super().__init__(parent)
+        self.setObjectName("trainerTab")
+        self.stop_grace_seconds = stop_grace_seconds
+        #: extra `stemdeck train` arguments (advanced use and tests, e.g. ["--workers", "0"])
+        self.extra_args: list[str] = []
+        self.process = TrainProcess(self)
+        self.check = DatasetCheck(self)
+        self._calls: set[_Call] = set()
+        self._state = "idle"              # idle | running | stopping
+        self._steps_total = 0
+        self._loss_x: list[float] = []
+        self._loss_y: list[float] = []
+        self._sdr: dict[str, tuple[list[float], list[float]]] = {}
+        self.before_sdr: dict | None = None
+        self.after_sdr: dict | None = None
+        self.done_event: dict | None = None
+        self.last_outcome = ""
+        self._base_name: str | None = None
+        self._scratch = False
+        self._build()
+        self._connect()
+        self._update_controls()
+        self._probe_on_show = probe_environment
+        self._probing = False
+
+    # -- layout -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        # dataset
+        self.dataset_edit = QLineEdit()
+        self.dataset_edit.setObjectName("datasetFolder")
+        self.dataset_edit.setPlaceholderText("Folder with one subfolder per song (or MUSDB18-HQ)")
+        self.dataset_browse = QPushButton("Choose…")
+        self.check_button = QPushButton("Check")
+        self.check_button.setToolTip("Check the folder again")
+        self.report_view = DatasetReportView()
+        row = QHBoxLayout()
+        row.addWidget(self.dataset_edit, 1)
+        row.addWidget(self.dataset_browse)
+        row.addWidget(self.check_button)
+        dataset_box = QGroupBox("Dataset")
+        box = QVBoxLayout(dataset_box)
+        box.addLayout(row)
+        box.addWidget(self.report_view, 1)
+
+        # settings
+        self.base_combo = QComboBox()
+        self.base_combo.setObjectName("baseModel")
+        self._fill_models([], None)
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(1, 10_000_000)
+        self.steps_spin.setValue(1000)
+        self.steps_spin.setSingleStep(100)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 1024)
+        self.batch_spin.setValue(4)
+        self.segment_spin = QDoubleSpinBox()
+        self.segment_spin.setRange(0.5, 60.0)
+        self.segment_spin.setDecimals(1)
+        self.segment_spin.setSuffix(" s")
+        self.segment_spin.setValue(4.0)
+        self.validate_spin = QSpinBox()
+        self.validate_spin.setRange(0, 1_000_000)
+        self.validate_spin.setValue(200)
+        self.validate_spin.setSpecialValueText("never")
+        self.validate_spin.setToolTip("Steps between validations on the held-out songs (the best model is kept)")
+        self.device_combo = QComboBox()
+        self.device_combo.setObjectName("trainDevice")
+        self.device_combo.addItem("Automatic", "auto")
+        self.out_edit = QLineEdit()
+        self.out_edit.setObjectName("outputFolder")
+        self.out_edit.setPlaceholderText("Run folder: checkpoint, log and the trained model")
+        self.out_browse = QPushButton("Choose…")
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(self.out_browse)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("default: the output folder's name")
+        form = QFormLayout()
+        form.addRow("Base model", self.base_combo)
+        form.addRow("Steps", self.steps_spin)
+        form.addRow("Batch", self.batch_spin)
+        form.addRow("Segment", self.segment_spin)
+        form.addRow("Validate every", self.validate_spin)
+        form.addRow("Device", self.device_combo)
+        form.addRow("Output folder", out_row)
+        form.addRow("Model name", self.name_edit)
+        self.settings_box = QGroupBox("Training")
+        self.settings_box.setLayout(form)
+
+        # controls
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("startTraining")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("stopTraining")
+        self.status_label = QLabel("Idle")
+        self.status_label.setObjectName("trainStatus")
+        self.status_label.setWordWrap(True)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.rate_label = QLabel("— steps/s")
+        self.eta_label = QLabel("ETA —")
+        controls = QHBoxLayout()
+        controls.addWidget(self.start_button)
+        controls.addWidget(self.stop_button)
+        controls.addWidget(self.progress_bar, 1)
+        controls.addWidget(self.rate_label)
+        controls.addWidget(self.eta_label)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(dataset_box, 1)
+        left_layout.addWidget(self.settings_box)
+        left_layout.addLayout(controls)
+        left_layout.addWidget(self.status_label)
+
+        # plots
+        self.loss_plot = pg.PlotWidget()
+        self.loss_plot.setObjectName("lossPlot")
+        self.loss_plot.setTitle("Training loss (L1)")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.setLogMode(y=True)
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#c8c8c8", width=1.5))
+        self.sdr_plot = pg.PlotWidget()
+        self.sdr_plot.setObjectName("sdrPlot")
+        self.sdr_plot.setTitle("Validation SDR per stem (dB)")
+        self.sdr_plot.setLabel("bottom", "step")
+        self.sdr_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.sdr_plot.addLegend(offset=(-10, 10))
+        self.sdr_curves = {
+            stem: self.sdr_plot.plot([], [], name=stem, pen=pg.mkPen(STEM_COLORS.get(stem, "#aaa"), width=2),
+                                     symbol="o", symbolSize=6, symbolBrush=STEM_COLORS.get(stem, "#aaa"))
+            for stem in SOURCES
+        }
+
+        # results
+        self.results_label = QLabel("The before/after comparison appears when a run is done.")
+        self.results_label.setWordWrap(True)
+        self.results_table = QTableWidget(0, 4)
+        self.results_table.setObjectName("sdrResults")
+        self.results_table.setHorizontalHeaderLabels(["Stem", "Base model", "Fine-tuned", "Change"])
+        self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results_table.verticalHeader().setVisible(False)
+        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.results_table.setMinimumHeight(6 * self.results_table.verticalHeader().defaultSectionSize() + 8)
+        self.use_button = QPushButton("Use this model for separation")
+        self.use_button.setObjectName("useTrainedModel")
+        self.use_button.setEnabled(False)
+        results_box = QGroupBox("Result (SDR on the held-out songs)")
+        rbox = QVBoxLayout(results_box)
+        rbox.addWidget(self.results_label)
+        rbox.addWidget(self.results_table, 1)
+        rbox.addWidget(self.use_button)
+
+        self.log_view = QPlainTextEdit()
+        self.log_view.setObjectName("trainLog")
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.loss_plot)
+        right.addWidget(self.sdr_plot)
+        right.addWidget(results_box)
+        right.addWidget(self.log_view)
+        right.setSizes([260, 260, 280, 140])
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    def _connect(self) -> None:
+        self.dataset_browse.clicked.connect(self._choose_dataset)
+        self.out_browse.clicked.connect(self._choose_out)
+        self.check_button.clicked.connect(lambda: self.set_dataset(self.dataset_edit.text()))
+        self.dataset_edit.editingFinished.connect(self._dataset_edited)
+        self.out_edit.textChanged.connect(lambda _t: self._update_controls())
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        self.use_button.clicked.connect(self.use_trained_model)
+        self.check.progress.connect(self._check_progress)
+        self.check.finished.connect(self._check_finished)
+        self.check.failed.connect(self._check_failed)
+        p = self.process
+        p.start_event.connect(self._on_start)
+        p.step.connect(self._on_step)
+        p.validation.connect(self._on_validation)
+        p.checkpoint.connect(lambda e: self._append_log(f"checkpoint at step {e.get('step')}"))
+        p.stopped.connect(lambda e: self._append_log(
+            f"stopped at step {e.get('step')}; choose this output folder again and Start to resume"))
+        p.done.connect(self._on_done)
+        p.error.connect(self._on_error)
+        p.log.connect(self._append_log)
+        p.finished.connect(self._on_finished)
+
+    # -- environment ------------------------------------------------------------------------
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        """List models and devices when the tab is shown (again: a model may have been installed)."""
+        super().showEvent(event)
+        if self._probe_on_show and not self._probing and not self.process.is_running():
+            self.refresh_environment()
+
+    def refresh_environment(self) -> None:
+        """List installed models and devices in a worker thread (they import torch)."""
+        self._probing = True
+
+        def failed(message: str) -> None:
+            self._probing = False
+            self._append_log(f"could not list models/devices: {message}")
+
+        self._run_call(_probe_environment, self._environment_ready, failed)
+
+    def _run_call(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
+                  on_fail: Callable[[str], None]) -> None:
+        call = _Call(fn)
+        self._calls.add(call)
+
+        def finished(result: Any) -> None:
+            self._calls.discard(call)
+            on_done(result)
+
+        def failed(message: str) -> None:
+            self._calls.discard(call)
+            on_fail(message)
+
+        call.signals.finished.connect(finished)
+        call.signals.failed.connect(failed)
+        QThreadPool.globalInstance().start(call)
+
+    def _environment_ready(self, env: dict) -> None:
+        self._probing = False
+        self._fill_models(env.get("models", []), env.get("default"))
+        current = self.device_combo.currentData()
+        self.device_combo.clear()
+        self.device_combo.addItem("Automatic", "auto")
+        for dev in env.get("devices", []):
+            label = dev["id"] if dev["id"] == "cpu" else f"{dev['id']} — {dev['name']}"
+            self.device_combo.addItem(label, dev["id"])
+        index = self.device_combo.findData(current)
+        self.device_combo.setCurrentIndex(max(0, index))
+        self.environment_loaded.emit()
+
+    def _fill_models(self, models: list[dict], default: str | None) -> None:
+        # keep the user's choice across refreshes; the first real list preselects the default model
+        current = self.base_combo.currentData() if getattr(self, "_models_listed", False) else None
+        self._models_listed = bool(models)
+        self.base_combo.clear()
+        for m in models:
+            label = m["name"] + ("  (default)" if m["name"] == default else "")
+            self.base_combo.addItem(label, m["name"])
+            self.base_combo.setItemData(self.base_combo.count() - 1, m.get("description", ""),
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.base_combo.addItem("From scratch (a new network)", SCRATCH)
+        index = self.base_combo.findData(current) if current else -1
+        if index < 0:                                        # first list, or that model is gone
+            index = self.base_combo.findData(default)
+        self.base_combo.setCurrentIndex(max(0, index))
+
+    # -- dataset ----------------------------------------------------------------------------
+    def _choose_dataset(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Dataset folder", self.dataset_edit.text())
+        if folder:
+            self.set_dataset(folder)
+
+    def _choose_out(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder for this run", self.out_edit.text())
+        if folder:
+            self.out_edit.setText(folder)
+
+    def _dataset_edited(self) -> None:
+        text = self.dataset_edit.text().strip()
+        if text and text != self.check.folder:
+            self.set_dataset(text)
+
+    def set_dataset(self, folder: str) -> None:
+        """Show `folder` and start checking it (a child process); suggest an output folder."""
+        folder = folder.strip()
+        self.dataset_edit.setText(folder)
+        self.report_view.clear()
+        if not folder:
+            return
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            self.report_view.show_message(f"{path}: no such folder")
+            self.check.cancel()
+            self._update_controls()
+            return
+        if not self.out_edit.text().strip():
+            stamp = time.strftime("%Y%m%d-%H%M")
+            self.out_edit.setText(str(Path.home() / "StemDeck" / "training" / f"{path.name}-{stamp}"))
+        self.report_view.show_message(f"Checking {path} …")
+        self.check.start(str(path))
+        self._update_controls()
+
+    def _check_progress(self, done: int, total: int, song: str) -> None:
+        if song:
+            self.report_view.show_message(f"Checking {self.check.folder}: song {done + 1} of {total} ({song})")
+
+    def _check_finished(self, report: dict) -> None:
+        self.report_view.show_report(report)
+        self._update_controls()
+
+    def _check_failed(self, message: str) -> None:
+        self.report_view.show_message(message)
+        self._update_controls()
+
+    # -- settings ---------------------------------------------------------------------------
+    def settings(self, resume: bool = False) -> TrainSettings:
+        """The form as `stemdeck train` settings."""
+        base = self.base_combo.currentData()
+        steps = self.steps_spin.value()
+        return TrainSettings(
+            data=self.dataset_edit.text().strip(),
+            out=self.out_edit.text().strip(),
+            base_model=base or None,
+            steps=steps,
+            batch=self.batch_spin.value(),
+            segment_seconds=float(self.segment_spin.value()),
+            device=self.device_combo.currentData() or "auto",
+            validate_every=self.validate_spin.value(),
+            log_every=max(1, min(10, steps // 200)),
+            name=self.name_edit.text().strip() or None,
+            resume=resume,
+            extra_args=list(self.extra_args),
+        )
+
+    # -- run control ------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def is_running(self) -> bool:
+        return self.process.is_running()
+
+    def _question(self, title: str, text: str) -> bool:
+        """Yes/No question (tests replace this method)."""
+        answer = QMessageBox.question(self, title, text,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def start(self) -> bool:
+        """Start (or resume) a run with the form's settings; False (with a message) when refused."""
+        if self.process.is_running():
+            return False
+        data = self.dataset_edit.text().strip()
+        out_text = self.out_edit.text().strip()
+        resume = False
+        if not out_text:
+            self._set_status("Choose an output folder for the run.", error=True)
+            return False
+        out = Path(out_text).expanduser()
+        if (out / CHECKPOINT_FILE).is_file():
+            if not self._question("Continue the earlier run?",
+                                  f"{out} already holds a training run.\n\nContinue it from its last "
+                                  "checkpoint (with its own settings)? Choose No to pick another "
+                                  "output folder."):
+                self._set_status("Choose another output folder, or continue the run in this one.", error=True)
+                return False
+            resume = True
+        else:
+            if not data or not Path(data).expanduser().is_dir():
+                self._set_status("Choose a dataset folder first.", error=True)
+                return False
+            report = self.report_view.report
+            if report is not None and (report.get("error") or self.report_view.usable_count() == 0):
+                self._set_status("This dataset has no usable songs (see the report).", error=True)
+                return False
+        self._reset_run_view()
+        if resume:
+            self._replay_events(out / EVENTS_FILE)
+        settings = self.settings(resume=resume)
+        self.last_outcome = ""
+        self.process.start(settings)
+        self._state = "running"
+        self._set_status(("Resuming" if resume else "Starting") + " the training process…")
+        self._update_controls()
+        self.running_changed.emit(True)
+        return True
+
+    def stop(self) -> None:
+        """Ask the run to stop after its current step (checkpoint kept); killed after the grace period."""
+        if not self.process.is_running():
+            return
+        self._state = "stopping"
+        self.process.stop(self.stop_grace_seconds)
+        self._set_status("Stopping after the current step (saving a checkpoint)…")
+        self._update_controls()
+
+    def confirm_close(self) -> bool:
+        """For the window's closeEvent: True when it may close (no run, or the run was stopped)."""
+        if not self.process.is_running():
+            self.shutdown()
+            return True
+        if not self._question("Stop training?",
+                              "A training run is in progress. Stop it now?\n\nA checkpoint is saved: "
+                              "choose the same output folder and Start to continue it later."):
+            return False
+        self.shutdown()
+        return True
+
+    def shutdown(self, timeout_seconds: float | None = None) -> None:
+        """Stop the run (checkpoint), wait for it, kill it if it does not end; end the checker.
+
+        The wait runs a local event loop that excludes user input: the window keeps painting
+        ("Stopping…") instead of freezing, and cannot be clicked into a second close meanwhile.
+        """
+        self.check.cancel()
+        if self.process.is_running():
+            grace = self.stop_grace_seconds if timeout_seconds is None else timeout_seconds
+            self._state = "stopping"
+            self._set_status("Stopping the training run before closing (saving a checkpoint)…")
+            self._update_controls()
+            self.process.stop(grace)                 # its own timer kills the child after `grace`
+            self._wait_for_process(grace + 5.0)
+            if self.process.is_running():
+                self.process.kill()
+                self.process.wait(5.0)
+        QThreadPool.globalInstance().waitForDone(10_000)
+
+    def _wait_for_process(self, timeout_seconds: float) -> None:
+        if not self.process.is_running():
+            return
+        loop = QEventLoop()
+        timer = QTimer()
+        timer.setSingleShot(True)
+        timer.timeout.connect(loop.quit)
+        self.process.finished.connect(loop.quit)
+        timer.start(int(timeout_seconds * 1000))
+        try:
+            if self.process.is_running():
+                loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        finally:
+            timer.stop()
+            self.process.finished.disconnect(loop.quit)
+
+    # -- events -----------------------------------------------------------------------------
+    def _reset_run_view(self) -> None:
+        self._loss_x, self._loss_y = [], []
+        self._sdr = {}
+        self.loss_curve.setData([], [])
+        for curve in self.sdr_curves.values():
+            curve.setData([], [])
+        self.before_sdr = self.after_sdr = self.done_event = None
+        self._base_name = None
+        self._scratch = self.base_combo.currentData() == SCRATCH
+        self.results_table.setRowCount(0)
+        self.results_label.setText("The before/after comparison appears when the run is done.")
+        self.use_button.setEnabled(False)
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.rate_label.setText("— steps/s")
+        self.eta_label.setText("ETA —")
+
+    def _replay_events(self, path: Path) -> None:
+        """Restore the curves of a run being resumed from its events.jsonl (small, read once)."""
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-MAX_REPLAYED_EVENTS:]
+        except OSError:
+            return
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            kind = event.get("event")
+            if kind == "start" and not event.get("resumed"):
+                self._base_name = event.get("base_model")
+                self._scratch = event.get("base_model") == SCRATCH
+            elif kind == "step":
+                self._add_loss(event)
+            elif kind == "validation":
+                self._add_validation(event)
+        self._redraw()
+
+    def _on_start(self, event: dict) -> None:
+        self._steps_total = int(event.get("steps") or 0)
+        self.progress_bar.setRange(0, max(1, self._steps_total))
+        self.progress_bar.setValue(int(event.get("step") or 0))
+        if not event.get("resumed"):
+            self._base_name = event.get("base_model")
+            self._scratch = event.get("base_model") == SCRATCH
+        params = event.get("parameters")
+        text = (f"Training on {event.get('device')} ({event.get('precision')}): "
+                f"{event.get('train_songs')} songs, {event.get('valid_songs')} held out"
+                + (f", {params / 1e6:.2f} M parameters" if isinstance(params, (int, float)) else "")
+                + f", from {event.get('base_model')}"
+                + (f", resumed at step {event.get('step')}" if event.get("resumed") else ""))
+        self._set_status(text)
+        self._append_log(text)
+        for bad in event.get("unusable_songs") or []:
+            self._append_log(f"skipped {bad.get('path')}: {bad.get('reason')}")
+
+    def _add_loss(self, event: dict) -> None:
+        loss = _finite(event.get("loss"))
+        if loss is not None and loss > 0:
+            self._loss_x.append(float(event.get("step", len(self._loss_x))))
+            self._loss_y.append(loss)
+
+    def _add_validation(self, event: dict) -> None:
+        step = float(event.get("step", 0))
+        sdr = event.get("sdr") or {}
+        if int(step) == 0 and not self._scratch:
+            self.before_sdr = dict(sdr)
+        for stem, value in sdr.items():
+            value = _finite(value)
+            if value is None:
+                continue
+            xs, ys = self._sdr.setdefault(stem, ([], []))
+            xs.append(step)
+            ys.append(value)
+
+    def _redraw(self) -> None:
+        self.loss_curve.setData(self._loss_x, self._loss_y)
+        for stem, (xs, ys) in self._sdr.items():
+            curve = self.sdr_curves.get(stem)
+            if curve is None:
+                curve = self.sdr_plot.plot([], [], name=stem, pen=pg.mkPen("#aaa", width=2), symbol="o")
+                self.sdr_curves[stem] = curve
+            curve.setData(xs, ys)
+
+    def _on_step(self, event: dict) -> None:
+        self._add_loss(event)
+        self.loss_curve.setData(self._loss_x, self._loss_y)
+        step = int(event.get("step") or 0)
+        steps = int(event.get("steps") or self._steps_total or 1)
+        self.progress_bar.setRange(0, max(1, steps))
+        self.progress_bar.setValue(step)
+        rate = _finite(event.get("steps_per_s"))
+        self.rate_label.setText(f"{rate:.2f} steps/s" if rate is not None else "— steps/s")
+        self.eta_label.setText(f"ETA {format_eta(_finite(event.get('eta_seconds')))}")
+        if self._state == "running":
+            loss = _finite(event.get("loss"))
+            self._set_status(f"Step {step} of {steps}" + (f", loss {loss:.4f}" if loss is not None else ""))
+
+    def _on_validation(self, event: dict) -> None:
+        self._add_validation(event)
+        self._redraw()
+        sdr = event.get("sdr") or {}
+        parts = "  ".join(f"{k} {v:.2f}" if _finite(v) is not None else f"{k} —" for k, v in sdr.items())
+        label = "base model" if int(event.get("step", -1)) == 0 and not self._scratch else f"step {event.get('step')}"
+        self._append_log(f"validation ({label}): {parts} dB" + ("  ★ best" if event.get("best") else ""))
+
+    def _on_done(self, event: dict) -> None:
+        self.done_event = event
+        self.after_sdr = event.get("best_sdr") or None
+        self._show_results()
+
+    def _show_results(self) -> None:
+        event = self.done_event or {}
+        rows = sdr_comparison(self.before_sdr, self.after_sdr)
+        self.results_table.setRowCount(len(rows))
+        for r, (stem, before, after, change) in enumerate(rows):
+            cells = [stem] + [("—" if v is None else f"{v:+.2f} dB" if i == 2 else f"{v:.2f} dB")
+                              for i, v in enumerate((before, after, change))]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c == 3 and change is not None:
+                    item.setForeground(QBrush(QColor("#4caf50" if change >= 0 else "#e57373")))
+                self.results_table.setItem(r, c, item)
+        model = event.get("model", "")
+        if not self.after_sdr:
+            note = "No validation was run (validate every = never, or no held-out songs): no SDR to compare."
+        elif self._scratch:
+            note = "Trained from scratch: there is no base model to compare with."
+        elif self.before_sdr is None:
+            note = "The base model's score is not known for this run (it was resumed or has no step-0 validation)."
+        else:
+            note = (f"Framewise SDR (median over 1 s windows and songs) on the held-out songs: "
+                    f"base model {self._base_name} vs the fine-tuned model's best validation "
+                    f"(step {event.get('best_step')}).")
+        self.results_label.setText(note + (f"\nModel: {model}" if model else ""))
+        self.use_button.setEnabled(bool(model))
+
+    def _on_error(self, message: str) -> None:
+        self._append_log(f"error: {message}")
+
+    def _on_finished(self, outcome: str, exit_code: int) -> None:
+        self.last_outcome = outcome
+        self._state = "idle"
+        if outcome == "done":
+            elapsed = _finite((self.done_event or {}).get("elapsed_seconds"))
+            self._set_status("Done" + (f" in {format_eta(elapsed)}" if elapsed is not None else "")
+                             + f": {(self.done_event or {}).get('model', '')}")
+            self.progress_bar.setValue(self.progress_bar.maximum())
+            self.eta_label.setText("ETA —")
+        elif outcome == "stopped":
+            self._set_status("Stopped. A checkpoint was saved: Start with the same output folder to continue.")
+        elif outcome == "killed":
+            self._set_status("Stopped (the process had to be killed; progress since the last checkpoint is lost).")
+        else:
+            self._set_status(f"Training failed: {self.process.error_message or f'exit code {exit_code}'}",
+                             error=True)
+        self._update_controls()
+        self.running_changed.emit(False)
+
+    # -- result -----------------------------------------------------------------------------
+    def use_trained_model(self, replace: bool = False) -> None:
+        """Install the finished model and make it the default for separation (worker thread).
+
+        A different model installed under the same name is replaced only after a question.
+        """
+        model = (self.done_event or {}).get("model")
+        if not model:
+            return
+        self.use_button.setEnabled(False)
+        self._set_status(f"Installing {Path(model).stem}…")
+        self._run_call(lambda: _install_and_select(model, replace), self._model_installed,
+                       self._install_failed)
+
+    def _model_installed(self, result: dict) -> None:
+        if "conflict" in result:
+            name = result["conflict"]
+            if self._question("Replace the installed model?",
+                              f"A different model named “{name}” is already installed "
+                              f"({result.get('path')}).\n\nReplace it with the model of this run?"):
+                self.use_trained_model(replace=True)
+            else:
+                self._set_status(f"Not installed: a different model named “{name}” is installed. "
+                                 "Give the run another model name to keep both.", error=True)
+                self.use_button.setEnabled(True)
+            return
+        name = result["name"]
+        self._set_status(f"“{name}” is now the model used for separation.")
+        self._append_log(f"installed {name} and made it the default model")
+        self.model_selected.emit(name)
+        self.refresh_environment()
+
+    def _install_failed(self, message: str) -> None:
+        self._set_status(f"Could not use the model: {message}", error=True)
+        self.use_button.setEnabled(True)
+
+    # -- persisted form ---------------------------------------------------------------------
+    def save_settings(self, settings: QSettings) -> None:
+        """Remember the form (group "trainer") for the next session."""
+        settings.beginGroup("trainer")
+        settings.setValue("dataset", self.dataset_edit.text().strip())
+        settings.setValue("base_model", self.base_combo.currentData() or "")
+        settings.setValue("steps", self.steps_spin.value())
+        settings.setValue("batch", self.batch_spin.value())
+        settings.setValue("segment_seconds", float(self.segment_spin.value()))
+        settings.setValue("validate_every", self.validate_spin.value())
+        settings.setValue("device", self.device_combo.currentData() or "auto")
+        settings.endGroup()
+
+    def restore_settings(self, settings: QSettings) -> None:
+        """Refill the form from `save_settings` (typed defaults; the dataset is checked again)."""
+        settings.beginGroup("trainer")
+        try:
+            self.steps_spin.setValue(int(settings.value("steps", self.steps_spin.value(), type=int)))
+            self.batch_spin.setValue(int(settings.value("batch", self.batch_spin.value(), type=int)))
+            self.segment_spin.setValue(float(settings.value("segment_seconds", self.segment_spin.value(),
+                                                            type=float)))
+            self.validate_spin.setValue(int(settings.value("validate_every", self.validate_spin.value(),
+                                                           type=int)))
+            device = str(settings.value("device", "auto", type=str))
+            if self.device_combo.findData(device) < 0:
+                self.device_combo.addItem(device, device)   # confirmed when the device list arrives
+            self.device_combo.setCurrentIndex(self.device_combo.findData(device))
+            base = str(settings.value("base_model", "", type=str))
+            if base and self.base_combo.findData(base) < 0:
+                self.base_combo.insertItem(0, base, base)
+            if base:
+                self.base_combo.setCurrentIndex(self.base_combo.findData(base))
+                self._models_listed = True                  # keep this choice when the list arrives
+            dataset = str(settings.value("dataset", "", type=str))
+        finally:
+            settings.endGroup()
+        if dataset and Path(dataset).is_dir():
+            self.set_dataset(dataset)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _append_log(self, text: str) -> None:
+        self.log_view.appendPlainText(text)
+
+    def _set_status(self, text: str, error: bool = False) -> None:
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet("color: #e57373;" if error else "")
+
+    def _update_controls(self) -> None:
+        running = self.process.is_running()
+        self.start_button.setEnabled(not running and bool(self.out_edit.text().strip()))
+        self.stop_button.setEnabled(running and self._state != "stopping")
+        for widget in (self.settings_box, self.dataset_edit, self.dataset_browse, self.check_button):
+            widget.setEnabled(not running)
+
+    def loss_points(self) -> tuple[list[float], list[float]]:
+        """(steps, losses) plotted so far."""
+        return list(self._loss_x), list(self._loss_y)
+
+    def sdr_points(self) -> dict[str, tuple[list[float], list[float]]]:
+        """stem -> (steps, SDR dB) plotted so far."""
+        return {k: (list(v[0]), list(v[1])) for k, v in self._sdr.items()}
