@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--rnn", choices=["sru", "lstm", "gru", "none"], help="scratch ablation: bottleneck")
     m.add_argument("--norm", choices=["group", "batch", "none"], help="scratch ablation: normalisation")
     m.add_argument("--attention", choices=["se", "none"], help="scratch ablation: SE blocks or none")
+    m.add_argument("--no-resample", dest="resample", action="store_false", default=None,
+                   help="scratch: no x2 upsampling inside the network (about 5x less CPU time per step)")
     m.add_argument("--tiny", action="store_true", help="scratch: a very small network (smoke tests)")
     t = parser.add_argument_group("training")
     t.add_argument("--steps", type=int, help="optimizer steps (default 1000)")
@@ -79,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _CONFIG_KEYS = ("data", "out", "name", "base_model", "channels", "depth", "rnn", "norm", "attention",
-                "steps", "batch", "segment_seconds", "lr", "schedule", "warmup_steps", "grad_clip",
+                "resample", "steps", "batch", "segment_seconds", "lr", "schedule", "warmup_steps", "grad_clip",
                 "seed", "device", "precision", "workers", "threads", "validate_every", "valid_songs",
                 "valid_seconds", "valid_fraction", "checkpoint_every", "checkpoint_minutes", "log_every")
 
@@ -197,8 +199,8 @@ def run(args: argparse.Namespace) -> int:
             augment = AugmentConfig.off() if args.no_augment else AugmentConfig(
                 **({"remix_probability": args.remix_probability} if args.remix_probability is not None else {}))
             if args.base_model is None and any(k in values for k in ("channels", "depth", "rnn", "norm",
-                                                                     "attention", "tiny")):
-                raise StemDeckError("--channels/--depth/--rnn/--norm/--attention/--tiny shape a new network: "
+                                                                     "attention", "resample", "tiny")):
+                raise StemDeckError("--channels/--depth/--rnn/--norm/--attention/--no-resample/--tiny shape a new network: "
                                     "add --from scratch (a fine-tuned model keeps its base model's shape)")
             try:
                 config = TrainConfig(augment=augment, **values)

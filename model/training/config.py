@@ -52,6 +52,7 @@ class TrainConfig:
     rnn: str = "sru"
     norm: str = "group"
     attention: str = "se"
+    resample: bool = True               # x2 upsampling inside the network (~5x the CPU cost per step)
     tiny: bool = False                  # tests/smoke runs: model.config.tiny_config
     # validation / checkpoints
     validate_every: int = 500

@@ -238,8 +238,8 @@ class Trainer:
         if spec is not None and str(spec).lower() == "scratch":
             torch.manual_seed(cfg.seed)
             shape = dict(channels=cfg.channels, depth=cfg.depth, rnn=cfg.rnn, norm=cfg.norm,
-                         attention=cfg.attention)
-            mcfg = tiny_config(**{k: v for k, v in shape.items() if k not in ("channels", "depth")}) \
+                         attention=cfg.attention, resample=cfg.resample)
+            mcfg = tiny_config(**{k: v for k, v in shape.items() if k not in ("channels", "depth", "resample")}) \
                 if cfg.tiny else ModelConfig(**shape)
             self.base_info = {"name": "scratch", "config": mcfg.to_dict()}
             return factory(mcfg)
