@@ -27,6 +27,7 @@ from .queue_panel import QueuePanel
 from .session import SeparationSession
 from .settings import QUALITY_PRESETS, Settings
 from .track import Track
+from .trainer import TrainerTab
 from .widgets.device_picker import DevicePicker
 from .widgets.log_view import LogView, QtLogHandler
 from .widgets.model_picker import ModelPicker
@@ -227,6 +228,12 @@ class MainWindow(QMainWindow):
         self.queue_dock = dock("Queue", "queueDock", self.queue, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.se_dock = dock("SE activations", "seDock", self.se_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.log_dock = dock("Log", "logDock", self.log_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.trainer_tab = TrainerTab(self)
+        self.trainer_dock = dock("Train", "trainerDock", self.trainer_tab, Qt.DockWidgetArea.RightDockWidgetArea)
+        # "Use this model" changes the default model: point the picker back at "Default" to use it
+        self.trainer_tab.model_selected.connect(lambda _name: (self.model_picker.setCurrentIndex(0),
+                                                               self.load_models()))
+        self.trainer_dock.hide()
         self.tabifyDockWidget(self.se_dock, self.log_dock)
         self.se_dock.raise_()
         self.se_dock.hide()
@@ -486,6 +493,9 @@ class MainWindow(QMainWindow):
         self.queue_dock.setVisible(self.queue.count() > 1)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if not self._closing and self.confirm_close and not self.trainer_tab.confirm_close():
+            event.ignore()
+            return
         if not self._closing and self.confirm_close and self.session.busy:
             answer = QMessageBox.question(
                 self, "Quit StemDeck?", "A separation is still running. Quit and stop it? "
@@ -497,6 +507,7 @@ class MainWindow(QMainWindow):
             self._closing = True
             self.save_state()
             self.session.shutdown()
+            self.trainer_tab.shutdown()
             self.player.close_audio()
             if not self.runner.wait(10.0):
                 logger.warning("some background jobs did not stop in time")
