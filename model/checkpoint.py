@@ -20,13 +20,13 @@ import json
 import logging
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic_file import temp_path_beside
 from .config import ModelConfig
 from .errors import ModelLoadError, StemDeckError
 from .network import UnetSEBiSRU
@@ -102,16 +102,16 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write to a temp file in the same folder; return the temp path (caller renames it)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = temp_path_beside(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return Path(tmp)
+    return tmp
 
 
 def save_model(model: UnetSEBiSRU, path: Path, card: ModelCard, half: bool = False) -> Path:

@@ -23,8 +23,6 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import DatasetIndex, Song, StemMapping, discover_dataset, load_song
+from .atomic_file import atomic_write_text
 from .errors import DatasetError, OutputExistsError
 from .metrics import (
     bss_eval_full,
@@ -152,18 +151,7 @@ class EvaluationReport:
                     raise OutputExistsError(f"{t}: already exists (use --overwrite to replace it)")
         texts = [json.dumps(self.to_dict(), indent=2), self.to_csv()]
         for target, text in zip(targets, texts):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                    fh.write(text)
-                os.replace(tmp, target)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
+            atomic_write_text(target, text)
         return targets
 
 

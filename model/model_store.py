@@ -18,10 +18,10 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic_file import atomic_write_text, temp_path_beside
 from .checkpoint import ModelCard, card_path_for, load_model, read_card
 from .errors import ModelLoadError, StemDeckError
 
@@ -109,15 +109,7 @@ def default_model_name() -> str | None:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def set_default_model(name: str) -> None:
@@ -185,20 +177,18 @@ def install_model(weights_path: Path | str, overwrite: bool = False) -> Installe
                                  "installed; remove it or rename the new one")
     elif target.exists():
         return InstalledModel(target.stem, target, card, "user")
-    temps: list[str] = []
+    temps: list[Path] = []
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
-        for src in (weights_path, card_path_for(weights_path)):
-            fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{src.name}.", suffix=".tmp")
-            os.close(fd)
-            temps.append(tmp)
-            shutil.copyfile(src, tmp)
+        for src, dst in ((weights_path, target), (card_path_for(weights_path), card_path_for(target))):
+            temps.append(temp_path_beside(dst))
+            shutil.copyfile(src, temps[-1])
         os.replace(temps[0], target)
         os.replace(temps[1], card_path_for(target))
     except OSError as exc:
         raise StemDeckError(f"could not install {weights_path} into {target_dir}: {exc}") from exc
     finally:
         for tmp in temps:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
     logger.info("installed model %s into %s", target.stem, target_dir)
     return InstalledModel(target.stem, target, read_card(target), "user")

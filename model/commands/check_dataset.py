@@ -42,16 +42,13 @@ def run(args: argparse.Namespace) -> int:
         print(format_report(report, mapping.sources))
         if args.json:
             from pathlib import Path
-            import os
-            import tempfile
+
+            from ..atomic_file import atomic_write_text
 
             path = Path(args.json)
             if path.exists():
                 raise OutputExistsError(f"{path}: already exists (not overwritten)")
-            fd, tmp = tempfile.mkstemp(dir=path.parent or ".", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2)
-            os.replace(tmp, path)
+            atomic_write_text(path, json.dumps(data, indent=2))
     if report.error:
         print(f"stemdeck check-dataset: error: {report.error}", file=sys.stderr)
         return 1

@@ -12,15 +12,14 @@ nothing is unpickled. Writes go to a temp file in the same folder, then `os.repl
 from __future__ import annotations
 
 import logging
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..atomic_file import atomic_write
 from ..errors import StemDeckError
 
 logger = logging.getLogger(__name__)
@@ -67,21 +66,9 @@ def restore_rng_states(states: dict[str, Any], loader_generator: torch.Generator
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     """Atomically write `state` (tensors + plain containers) to `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(state, format=FORMAT)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, "wb") as fh:
+        torch.save(payload, fh)
     return path
 
 
