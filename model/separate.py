@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .cpu_runtime import keep_freed_memory, release_freed_memory
 from .devices import DeviceReport, cpu_count, free_memory_bytes, select_device
 from .errors import Cancelled, DeviceError
 from .overlap_add import OverlapAdd, plan_windows, triangular_weight
@@ -239,6 +240,7 @@ def separate(
 
     torch_device, report = select_device(str(device))
     notices: list[str] = []
+    keep_freed_memory()  # large activations reused, not page-faulted again per segment
 
     segment_frames = int(round((segment_seconds or config.segment_seconds) * samplerate))
     if segment_frames <= 0:
@@ -357,6 +359,7 @@ def separate(
         if wanted_threads != old_threads:
             torch.set_num_threads(old_threads)
         model.train(was_training)
+        release_freed_memory()
 
     elapsed = time.perf_counter() - t0
     if progress is not None:

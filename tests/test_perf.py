@@ -65,3 +65,18 @@ def test_taps_cached_in_inference_mode_still_train() -> None:
     x = torch.randn(1, 1, 40, requires_grad=True)
     downsample2(upsample2(x)).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_malloc_tuning_is_idempotent_and_can_be_switched_off() -> None:
+    import subprocess
+    import sys
+
+    from model.cpu_runtime import keep_freed_memory, release_freed_memory
+
+    first = keep_freed_memory()
+    assert keep_freed_memory() == first
+    release_freed_memory()
+    code = "from model.cpu_runtime import keep_freed_memory as k; print(k())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"STEMDECK_MALLOC_TUNING": "0", "PYTHONPATH": "."})
+    assert out.stdout.strip() == "False"
