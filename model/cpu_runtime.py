@@ -5,7 +5,8 @@ growing dynamically) with a fresh mmap and gives it back on free, so each large 
 forward pass (tens of MB at an 8 s window) is page-faulted and zeroed by the kernel again, every
 segment. Measured on the 2-core project VM: 46 MB `torch.empty(...).fill_()` 67 ms -> 17 ms, and
 a channels=32 forward of one 8 s window 0.87 -> 0.72 s of CPU. `keep_freed_memory()` raises the
-mmap and trim thresholds so freed blocks stay in the heap and are reused; `release_freed_memory()`
+mmap and trim thresholds so freed blocks stay in the heap and are reused, and keeps one malloc
+arena for all threads (so concurrent segment workers reuse each other's freed blocks); `release_freed_memory()`
 (`malloc_trim`) hands the unused heap back to the system afterwards, so an idle GUI does not keep
 a separation's peak. Only glibc (Linux) is touched; elsewhere both calls do nothing. Opt out with
 the environment variable STEMDECK_MALLOC_TUNING=0.
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 #: blocks up to this size are served from the heap (the largest activation of a default window is ~50 MB)
 MMAP_THRESHOLD_BYTES = 1 << 30
 TRIM_THRESHOLD_BYTES = 1 << 30
@@ -57,6 +59,9 @@ def keep_freed_memory() -> bool:
             return False
         ok = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
             libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
+        # one arena for all threads: the segment workers' freed blocks are reused by each other
+        # instead of each thread keeping its own (measured: 2 workers 870 -> 662 MB working set)
+        libc.mallopt(_M_ARENA_MAX, 1)
         _state["tuned"] = ok
         if not ok:
             logger.debug("mallopt refused the thresholds; large allocations stay mmap-backed")

@@ -67,6 +67,39 @@ def test_taps_cached_in_inference_mode_still_train() -> None:
     assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
+def test_concurrent_cpu_segments_equal_serial_separation() -> None:
+    """threads=2 runs the segments of a batch on two worker threads (one model replica each):
+    same stems and the same SE activations, in segment order, as one segment at a time."""
+    import numpy as np
+
+    from model.config import tiny_config
+    from model.network import UnetSEBiSRU, se_layers
+    from model.separate import _CpuWorkers, separate
+
+    torch.manual_seed(0)
+    model = UnetSEBiSRU(tiny_config(samplerate=8000, segment_seconds=0.5))
+    mix = np.random.default_rng(3).standard_normal((2, 8000 * 2 + 77)).astype(np.float32) * 0.3
+    old = torch.get_num_threads()
+    try:
+        serial = separate(mix, model, device="cpu", threads=1, collect_se=True)
+        both = separate(mix, model, device="cpu", threads=2, collect_se=True, batch_size=3)
+        assert torch.get_num_threads() == old  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(old)
+    assert both.segments_processed == serial.segments_processed >= 4
+    np.testing.assert_allclose(both.stems, serial.stems, rtol=0, atol=1e-5)
+    for name, _ in se_layers(model):
+        np.testing.assert_allclose(both.se_activations[name], serial.se_activations[name], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(both.se_times_seconds, serial.se_times_seconds)
+    workers = _CpuWorkers.create(model, torch.device("cpu"), 2)
+    try:  # replicas share the weights: no second copy of the model in memory
+        assert len(workers.replicas) == 2 and workers.replicas[1] is not model
+        assert all(a is b for a, b in zip(model.parameters(), workers.replicas[1].parameters()))
+    finally:
+        workers.close()
+    assert _CpuWorkers.create(model, torch.device("cpu"), 1) is None
+
+
 def test_malloc_tuning_is_idempotent_and_can_be_switched_off() -> None:
     import subprocess
     import sys
