@@ -191,8 +191,9 @@ class _CpuWorkers:
     def __init__(self, model: torch.nn.Module, workers: int, threads_each: int) -> None:
         shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
         self.replicas = [model] + [copy.deepcopy(model, dict(shared)) for _ in range(workers - 1)]
-        self.pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="stemdeck-segment",
-                                       initializer=torch.set_num_threads, initargs=(threads_each,))
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            workers, thread_name_prefix="stemdeck-segment",
+            initializer=torch.set_num_threads, initargs=(threads_each,))
 
     @classmethod
     def create(cls, model: torch.nn.Module, device: torch.device, threads: int) -> "_CpuWorkers | None":
@@ -240,8 +241,8 @@ def separate(
     into (e.g. a memmap). `cancel`: checked before every segment batch, raises Cancelled.
     `threads`: torch CPU threads for this call (default: leave torch's setting, capped to the
     cores available); on the CPU, with 2 or more threads the segments of a batch run concurrently
-    (up to MAX_CPU_WORKERS at a time, one thread each on a 2-core machine; see `_CpuWorkers`). The caller's `mix` is never modified; `model` is moved to the device used
-    and left there.
+    (up to MAX_CPU_WORKERS at a time, one thread each on a 2-core machine; see `_CpuWorkers`).
+    The caller's `mix` is never modified; `model` is moved to the device used and left there.
     """
     t0 = time.perf_counter()
     config = model.config
@@ -401,7 +402,7 @@ def separate(
     finally:
         if workers is not None:
             workers.close()
-        if wanted_threads != old_threads:
+        if wanted_threads != old_threads or workers is not None:  # MKL's count is process-wide
             torch.set_num_threads(old_threads)
         model.train(was_training)
         release_freed_memory()
