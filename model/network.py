@@ -20,6 +20,7 @@ Demucs v2 (see model/config.py); they are also written into every model card via
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from typing import Iterator
@@ -57,23 +58,91 @@ def _lowpass_kernel(dtype: torch.dtype, device: torch.device) -> Tensor:
     return taps.to(dtype=dtype, device=device).view(1, 1, -1)
 
 
+# Both filters run as block (polyphase) matrix products instead of a 1-channel conv1d: the signal
+# is cut into blocks of P samples, and every output block is sum_j block[b + j] @ M_j with small
+# (P, N) matrices M_j holding the taps (zeros where a tap falls outside the filter). Same products
+# as the direct filter, summed in another order (equal within float rounding); measured on one
+# core for an 8 s window: upsample 63 -> 5 ms, downsample of 4 stereo stems 120 -> 18 ms.
+# The upsampler only ever multiplies by the taps that meet a real (not zero-stuffed) sample.
+RESAMPLE_BLOCK = 16  # input samples per block (down: output samples per block); best of 8..64
+
+
+@functools.lru_cache(maxsize=16)
+def _block_taps(kind: str, block: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Tap matrices (J, P, N) for `_block_fir` (cached; built outside inference mode so that
+    training may use them after an inference call).
+
+    up:   P = block input samples -> N = 2 * block outputs; output 2q + p of block b is
+          sum_u 2 h[2u + p] x[b * block + q + p + 1 + u] (x replicate-padded by Z/2 + 1).
+    down: P = 2 * block input samples -> N = block outputs; output q of block b is
+          sum_k h[k] x[2 (b * block + q) + k] (x replicate-padded by Z).
+    """
+    with torch.inference_mode(False), torch.no_grad():
+        h = _lowpass_kernel(torch.float64, torch.device("cpu")).view(-1)
+        taps = h.numel()
+        if kind == "up":
+            h = 2 * h
+            span = -(-(block + RESAMPLE_ZEROS + 1) // block)  # blocks one output block reads
+            row = torch.arange(span * block)[:, None]
+            col = torch.arange(2 * block)[None, :]
+            q, p = col // 2, col % 2
+            k = 2 * (row - q - p - 1) + p  # tap index met by input `row` for output `col`
+            width_in, width_out = block, 2 * block
+        else:
+            width_in, width_out = 2 * block, block
+            span = -(-(width_in - 2 + taps) // width_in)
+            k = torch.arange(span * width_in)[:, None] - 2 * torch.arange(block)[None, :]
+        mats = torch.where((k >= 0) & (k < taps), h[k.clamp(0, taps - 1)], torch.zeros((), dtype=h.dtype))
+        return mats.view(span, width_in, width_out).to(dtype=dtype, device=device).contiguous()
+
+
+def _block_fir(rows: Tensor, mats: Tensor, n_blocks: int) -> Tensor:
+    """rows: (R, (n_blocks + J - 1) * P) padded signals; mats: (J, P, N) -> (R, n_blocks * N)."""
+    span, width_in, width_out = mats.shape
+    blocks = rows.view(rows.shape[0], n_blocks + span - 1, width_in)
+    if torch.is_grad_enabled() and (rows.requires_grad or mats.requires_grad):
+        y = torch.matmul(blocks[:, :n_blocks], mats[0])
+        for j in range(1, span):
+            y = y + torch.matmul(blocks[:, j: j + n_blocks], mats[j])
+        return y.view(rows.shape[0], n_blocks * width_out)
+    y = rows.new_empty(rows.shape[0], n_blocks, width_out)
+    for i in range(rows.shape[0]):  # 2-D products on contiguous slices: no copies
+        torch.mm(blocks[i, :n_blocks], mats[0], out=y[i])
+        for j in range(1, span):
+            y[i].addmm_(blocks[i, j: j + n_blocks], mats[j])
+    return y.view(rows.shape[0], n_blocks * width_out)
+
+
+def _pad_rows(x: Tensor, left: int, right: int, total: int) -> Tensor:
+    """(..., n) -> (rows, total): `left` and up to `right` edge replicas around x, then zeros up to
+    `total` (the block filters never read past the replicas they need)."""
+    rows = x.reshape(-1, x.shape[-1])
+    right = min(right, total - left - rows.shape[1])
+    parts = [rows[:, :1].expand(-1, left), rows, rows[:, -1:].expand(-1, right)]
+    extra = total - rows.shape[1] - left - right
+    if extra > 0:
+        parts.append(rows.new_zeros(rows.shape[0], extra))
+    return torch.cat(parts, dim=1)
+
+
 def upsample2(x: Tensor) -> Tensor:
     """(..., N) -> (..., 2N): zero-stuff, then low-pass (gain 2). Sample k of x lands on 2k."""
     shape, n = x.shape[:-1], x.shape[-1]
+    mats = _block_taps("up", RESAMPLE_BLOCK, x.dtype, x.device)
+    n_blocks = -(-n // RESAMPLE_BLOCK)
     pad = RESAMPLE_ZEROS // 2 + 1
-    flat = F.pad(x.reshape(-1, 1, n), (pad, pad), mode="replicate")  # (M, 1, N + 2P)
-    stuffed = torch.stack([flat, torch.zeros_like(flat)], dim=-1).flatten(-2)  # (M, 1, 2(N + 2P))
-    y = F.conv1d(stuffed, 2 * _lowpass_kernel(x.dtype, x.device))
-    start = 2 * pad - RESAMPLE_ZEROS
-    return y[..., start: start + 2 * n].reshape(*shape, 2 * n)
+    rows = _pad_rows(x, pad, pad, (n_blocks + mats.shape[0] - 1) * RESAMPLE_BLOCK)
+    return _block_fir(rows, mats, n_blocks)[:, : 2 * n].reshape(*shape, 2 * n)
 
 
 def downsample2(x: Tensor) -> Tensor:
     """(..., M) -> (..., ceil(M/2)): low-pass, then keep the even samples."""
     shape, m = x.shape[:-1], x.shape[-1]
-    flat = F.pad(x.reshape(-1, 1, m), (RESAMPLE_ZEROS, RESAMPLE_ZEROS), mode="replicate")
-    y = F.conv1d(flat, _lowpass_kernel(x.dtype, x.device), stride=2)
-    return y.reshape(*shape, y.shape[-1])
+    mats = _block_taps("down", RESAMPLE_BLOCK, x.dtype, x.device)
+    n_out = -(-m // 2)
+    n_blocks = -(-n_out // RESAMPLE_BLOCK)
+    rows = _pad_rows(x, RESAMPLE_ZEROS, RESAMPLE_ZEROS, (n_blocks + mats.shape[0] - 1) * 2 * RESAMPLE_BLOCK)
+    return _block_fir(rows, mats, n_blocks)[:, :n_out].reshape(*shape, n_out)
 
 
 # ----------------------------------------------------------------------------------------------
