@@ -7,12 +7,12 @@ into `<StemDeck home>/dragout/<song hash>/` (atomically; reused while the stem i
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from model.atomic_file import atomic_write
 
 from .cache import stemdeck_home
 from .track import Track
@@ -34,14 +34,9 @@ def stem_file(track: Track, stem: str, root: Path | None = None) -> Path:
     marker = folder / f".{stem}.covered"
     if target.is_file() and marker.is_file() and marker.read_text() == f"{covered}:{track.quality_id}":
         return target
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".wav", dir=folder)
-    os.close(fd)
-    try:
-        sf.write(tmp, np.ascontiguousarray(samples.T), track.samplerate, subtype="PCM_24")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target, "wb") as handle:
+        sf.write(handle, np.ascontiguousarray(samples.T), track.samplerate, subtype="PCM_24",
+                 format="WAV")
     marker.write_text(f"{covered}:{track.quality_id}")
     logger.info("drag-out file %s", target)
     return target

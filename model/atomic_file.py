@@ -15,11 +15,24 @@ from typing import IO, Iterator
 
 
 def temp_path_beside(path: Path, suffix: str = ".tmp") -> Path:
-    """Create an empty, uniquely named hidden temp file in `path`'s folder and return its path."""
+    """Create an empty, uniquely named hidden temp file in `path`'s folder and return its path.
+
+    Its permissions follow the umask like any new file (mkstemp alone would make it 0600, and
+    the renamed result would be unreadable to the user's other accounts and tools).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     return Path(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
