@@ -21,8 +21,10 @@ FILES = ("mixture", "drums", "bass", "other", "vocals")
 
 
 def _requirements() -> str | None:
-    if shutil.which("fluidsynth") is None:
-        return "fluidsynth is not installed (apt-get install fluidsynth)"
+    import ctypes.util
+
+    if ctypes.util.find_library("fluidsynth") is None:
+        return "libfluidsynth is not installed (apt-get install fluidsynth)"
     for mod in ("pretty_midi", "pedalboard"):
         try:
             __import__(mod)

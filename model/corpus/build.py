@@ -16,7 +16,6 @@ import math
 import multiprocessing as mp
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +25,8 @@ import numpy as np
 from . import GENERATOR_VERSION
 from .music import Song, arrange
 from .production import active_rms, apply_chain, chain_for, pan
-from .soundfonts import CorpusError, SoundFont, fluidsynth_path, require_soundfonts
+from .soundfonts import CorpusError, SoundFont, require_soundfonts
+from .synth import check_fluidsynth
 
 logger = logging.getLogger(__name__)
 
@@ -107,51 +107,39 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
     peak = _u(rng, 0.35, 0.95)
     stems = {s: np.zeros((2, frames), dtype=np.float32) for s in SOURCES}
     parts_meta = []
-    workdir = Path(tempfile.mkdtemp(prefix=f"stemdeck-corpus-{name}-"))
-    try:
-        for part in song.parts:
-            sf_used = stem_sf.get(part.stem) if part.stem != "other" else _pick_sf(rng, sfs)
-            chain = chain_for(part.role, song.genre, rng)
-            position = {"drums": _u(rng, -0.1, 0.1), "bass": _u(rng, -0.05, 0.05), "lead_voice": _u(rng, -0.05, 0.05),
-                        "backing_voice": _u(rng, -0.6, 0.6)}.get(part.role if part.stem == "vocals" else part.stem,
-                                                                 _u(rng, -0.8, 0.8))
-            gain_db = _u(rng, -4, 2)
-            part_rng = np.random.default_rng(rng.integers(2 ** 63))
-            fallback = None
-            if not part.notes:
-                continue
-            if part.engine == "world":
-                from . import voice
-                vm = voice.load(voice_cache)
-                mono = voice.sing(vm, part.notes, duration, SAMPLERATE, part_rng, **part.extra)
-                audio = np.stack([mono, mono])
-                sf_name = "vocadito_1 (WORLD resynthesis)"
-            else:
-                audio = render_part(part, sf_used, SAMPLERATE, frames, workdir)
-                if active_rms(audio, SAMPLERATE) < 1e-5:  # preset missing in this soundfont
-                    alt = [s for s in sfs if s.kind == "gm" and s.name != sf_used.name] or [sf_used]
-                    fallback = alt[0].name
-                    if part.is_drum:
-                        part.program = 0
-                    audio = render_part(part, alt[0], SAMPLERATE, frames, workdir)
-                    sf_used = alt[0]
-                sf_name = sf_used.name
-            audio = apply_chain(audio, SAMPLERATE, chain)[:, :frames]
-            if audio.shape[1] < frames:
-                audio = np.pad(audio, ((0, 0), (0, frames - audio.shape[1])))
-            audio = pan(audio, position)
-            rms = active_rms(audio, SAMPLERATE)
-            if rms <= 0:
-                continue
-            audio *= 10 ** (gain_db / 20) * 0.1 / rms
-            stems[part.stem] += audio
-            parts_meta.append({"name": part.name, "stem": part.stem, "role": part.role, "engine": part.engine,
-                               "program": part.program if part.engine == "fluidsynth" else None,
-                               "is_drum": part.is_drum, "soundfont": sf_name, "fallback": fallback,
-                               "notes": len(part.notes), "pan": round(position, 3), "gain_db": round(gain_db, 2),
-                               "effects": [n for n, _ in chain]})
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    for part in song.parts:
+        sf_used = stem_sf.get(part.stem) if part.stem != "other" else _pick_sf(rng, sfs)
+        chain = chain_for(part.role, song.genre, rng)
+        position = {"drums": _u(rng, -0.1, 0.1), "bass": _u(rng, -0.05, 0.05), "lead_voice": _u(rng, -0.05, 0.05),
+                    "backing_voice": _u(rng, -0.6, 0.6)}.get(part.role if part.stem == "vocals" else part.stem,
+                                                             _u(rng, -0.8, 0.8))
+        gain_db = _u(rng, -4, 2)
+        part_rng = np.random.default_rng(rng.integers(2 ** 63))
+        if not part.notes:
+            continue
+        program = None
+        if part.engine == "world":
+            from . import voice
+            vm = voice.load(voice_cache)
+            mono = voice.sing(vm, part.notes, duration, SAMPLERATE, part_rng, **part.extra)
+            audio = np.stack([mono, mono])
+            sf_name = "vocadito_1 (WORLD resynthesis)"
+        else:
+            audio, program = render_part(part, sf_used, SAMPLERATE, frames)
+            sf_name = sf_used.name
+        audio = apply_chain(audio, SAMPLERATE, chain)[:, :frames]
+        if audio.shape[1] < frames:
+            audio = np.pad(audio, ((0, 0), (0, frames - audio.shape[1])))
+        audio = pan(audio, position)
+        rms = active_rms(audio, SAMPLERATE)
+        if rms <= 0:
+            continue
+        audio *= 10 ** (gain_db / 20) * 0.1 / rms
+        stems[part.stem] += audio
+        parts_meta.append({"name": part.name, "stem": part.stem, "role": part.role, "engine": part.engine,
+                           "program": program, "is_drum": part.is_drum, "soundfont": sf_name,
+                           "notes": len(part.notes), "pan": round(position, 3), "gain_db": round(gain_db, 2),
+                           "effects": [n for n, _ in chain]})
 
     # stem balance, then the mix peak
     for s in SOURCES:
@@ -244,7 +232,7 @@ def build(opts: BuildOptions, progress=print) -> dict:
         raise CorpusError("--songs must be at least 1")
     if not (0.5 <= opts.min_seconds <= opts.max_seconds):
         raise CorpusError(f"song length range {opts.min_seconds}..{opts.max_seconds} s is invalid (min 0.5 s)")
-    fluidsynth_path()
+    check_fluidsynth()
     sfs = require_soundfonts(opts.soundfonts)
     out = opts.out
     names = {i: (split_of(i, opts.valid_every), song_name(opts.seed, i)) for i in range(opts.songs)}

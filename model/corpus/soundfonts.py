@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,14 +71,6 @@ def find_soundfonts(which: str = "all") -> list[SoundFont]:
                 continue
             found[name] = SoundFont(name, p.resolve(), lic, src, kind, weight, size)
     return sorted(found.values(), key=lambda s: s.name)
-
-
-def fluidsynth_path() -> str:
-    """The fluidsynth executable, or CorpusError saying how to install it."""
-    exe = shutil.which("fluidsynth")
-    if exe is None:
-        raise CorpusError("fluidsynth was not found on PATH: install it (Debian: apt-get install fluidsynth)")
-    return exe
 
 
 def require_soundfonts(which: str) -> list[SoundFont]:
