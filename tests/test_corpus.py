@@ -116,7 +116,7 @@ def test_manifest_complete(built, singer_wav):
     assert {k: v["songs"] for k, v in manifest["splits"].items()} == {"train": 1, "valid": 1, "test": 1}
     assert manifest["soundfonts"] and all(s["licence"] for s in manifest["soundfonts"])
     if singer_wav is not None:
-        assert manifest["singing_source"]["file"] == "singer.wav"
+        assert [v["name"] for v in manifest["voice_sources"]] == ["singer.wav"]
     for song in manifest["songs"]:
         for key in ("name", "seed", "split", "duration_seconds", "genre", "bpm", "meter", "parts"):
             assert key in song

@@ -75,7 +75,7 @@ def _pick_sf(rng: np.random.Generator, sfs: list[SoundFont], kind: str = "gm") -
     return cands[int(rng.choice(len(cands), p=w / w.sum()))]
 
 
-def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cache: Path | None) -> dict:
+def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_caches: list[Path]) -> dict:
     """Render song ``index`` into its split folder; returns its manifest entry."""
     from .synth import render_part
 
@@ -85,7 +85,12 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
     split = split_of(index, opts.valid_every)
     duration = round(float(rng.uniform(opts.min_seconds, opts.max_seconds)), 2)
     frames = int(round(duration * SAMPLERATE))
-    song: Song = arrange(rng, duration, voice_cache is not None)
+    song: Song = arrange(rng, duration, bool(voice_caches))
+    # one real singer per song for every WORLD part (the first source, the shared singing, weighs most)
+    singer = 0
+    if voice_caches:
+        w = np.asarray([3.0] + [1.0] * (len(voice_caches) - 1))
+        singer = int(rng.choice(len(voice_caches), p=w / w.sum()))
 
     # soundfonts: one per stem, "other" layers each draw their own
     drum_sf = _pick_sf(rng, sfs)
@@ -118,12 +123,20 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
         if not part.notes:
             continue
         program = None
+        extra = dict(part.extra)
+        position = extra.pop("pan", position)
+        gain_db += extra.pop("gain_offset_db", 0.0)
         if part.engine == "world":
             from . import voice
-            vm = voice.load(voice_cache)
-            mono = voice.sing(vm, part.notes, duration, SAMPLERATE, part_rng, **part.extra)
+            cache = voice_caches[singer]
+            mono = voice.sing(voice.load(cache), part.notes, duration, SAMPLERATE, part_rng, **extra)
             audio = np.stack([mono, mono])
-            sf_name = "vocadito_1 (WORLD resynthesis)"
+            sf_name = f"{cache.stem.removeprefix('world_')} (WORLD re-pitched)"
+        elif part.engine == "formant":
+            from . import voice
+            mono = voice.formant_sing(part.notes, duration, SAMPLERATE, part_rng, **extra)
+            audio = np.stack([mono, mono])
+            sf_name = "formant synthesis (WORLD)"
         else:
             audio, program = render_part(part, sf_used, SAMPLERATE, frames)
             sf_name = sf_used.name
@@ -194,36 +207,51 @@ def _write_song(final: Path, ints: dict[str, np.ndarray], entry: dict) -> None:
 _WORKER: dict = {}
 
 
-def _init_worker(opts: BuildOptions, sfs: list[SoundFont], voice_cache: Path | None) -> None:
+def _init_worker(opts: BuildOptions, sfs: list[SoundFont], voice_caches: list[Path]) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER.update(opts=opts, sfs=sfs, voice_cache=voice_cache)
+    _WORKER.update(opts=opts, sfs=sfs, voice_caches=voice_caches)
 
 
 def _work(index: int) -> tuple[int, dict | None, str | None, float]:
     t = time.perf_counter()
     try:
-        entry = render_song(index, _WORKER["opts"], _WORKER["sfs"], _WORKER["voice_cache"])
+        entry = render_song(index, _WORKER["opts"], _WORKER["sfs"], _WORKER["voice_caches"])
         return index, entry, None, time.perf_counter() - t
     except Exception as exc:  # one broken song must not stop the corpus
         logger.exception("song %d failed", index)
         return index, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t
 
 
-def _prepare_voice(opts: BuildOptions) -> tuple[Path | None, str | None]:
+def _voice_sources(opts: BuildOptions) -> list[Path]:
     from . import voice
 
     if opts.vocals_source == "":
-        return None, None
-    src = Path(opts.vocals_source) if opts.vocals_source else voice.default_source()
-    if src is None or not src.is_file():
-        logger.warning("no real-singing recording found: vocals use soundfont voices only")
-        return None, None
+        return []
+    if opts.vocals_source:
+        srcs = [Path(p) for p in opts.vocals_source.split(os.pathsep) if p]
+        missing = [str(p) for p in srcs if not p.exists()]
+        if missing:
+            raise CorpusError(f"voice source not found: {', '.join(missing)}")
+    else:
+        srcs = voice.default_sources()
+    if not srcs:
+        logger.warning("no real voice recording found: vocals use soundfont voices only")
+        return []
     if not voice.world_available():
         logger.warning("pyworld is not installed: vocals use soundfont voices only")
-        return None, None
-    cache = opts.out / ".cache" / f"world_{src.stem}.npz"
-    voice.analyse(src, cache)
-    return cache, str(src)
+        return []
+    return srcs
+
+
+def _prepare_voices(opts: BuildOptions, srcs: list[Path]) -> list[Path]:
+    """WORLD analyses of the voice sources, cached in OUT/.cache (done once, before the workers start)."""
+    from . import voice
+
+    caches = []
+    for src in srcs:
+        cache = opts.out / ".cache" / f"world_{src.stem}.npz"
+        caches.append(voice.analyse(src, cache))
+    return caches
 
 
 def build(opts: BuildOptions, progress=print) -> dict:
@@ -254,7 +282,8 @@ def build(opts: BuildOptions, progress=print) -> dict:
         if folder.exists():  # damaged: redo it
             shutil.rmtree(folder)
         todo.append(i)
-    voice_cache, voice_src = _prepare_voice(opts)
+    voice_srcs = _voice_sources(opts)
+    voice_caches = _prepare_voices(opts, voice_srcs)
     progress(f"corpus {out}: {opts.songs - len(todo)} songs already complete, {len(todo)} to render "
              f"with {opts.jobs} job(s); soundfonts: {', '.join(s.name for s in sfs)}")
     failures: dict[int, str] = {}
@@ -262,12 +291,12 @@ def build(opts: BuildOptions, progress=print) -> dict:
     done = 0
     if todo:
         if opts.jobs <= 1:
-            _init_worker(opts, sfs, voice_cache)
+            _init_worker(opts, sfs, voice_caches)
             results = map(_work, todo)
             pool = None
         else:
             ctx = mp.get_context("spawn")
-            pool = ctx.Pool(opts.jobs, initializer=_init_worker, initargs=(opts, sfs, voice_cache))
+            pool = ctx.Pool(opts.jobs, initializer=_init_worker, initargs=(opts, sfs, voice_caches))
             results = pool.imap_unordered(_work, todo)
         try:
             for index, entry, err, secs in results:
@@ -283,7 +312,7 @@ def build(opts: BuildOptions, progress=print) -> dict:
                 pool.close()
                 pool.join()
     elapsed = time.perf_counter() - t0
-    manifest = write_manifest(opts, sfs, voice_src)
+    manifest = write_manifest(opts, sfs, voice_srcs)
     if todo:
         progress(f"rendered {done - len(failures)} songs in {elapsed / 60:.1f} min "
                  f"({(done - len(failures)) / max(elapsed, 1e-9) * 60:.2f} songs/min with {opts.jobs} job(s))")
@@ -295,7 +324,7 @@ def build(opts: BuildOptions, progress=print) -> dict:
     return manifest
 
 
-def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_src: str | None) -> dict:
+def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Path]) -> dict:
     """Collect every complete song's song.json into ``manifest.json`` (written atomically)."""
     from . import voice
 
@@ -317,7 +346,8 @@ def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_src: str | No
         "layout": "<split>/<song>/{mixture,drums,bass,other,vocals}.wav",
         "splits": splits,
         "soundfonts": [{"name": s.name, "file": s.path.name, "licence": s.licence, "source": s.source} for s in sfs],
-        "singing_source": ({"file": Path(voice_src).name, "licence": voice.SOURCE_LICENCE} if voice_src else None),
+        "voice_sources": [{"name": p.name, "files": [f.name for f in voice.source_files(p)],
+                           "licence": voice.licence_of(p)} for p in voice_srcs],
         "licences_note": "Rendered audio made with the listed soundfonts and recordings; attribute CC BY / CC BY-SA "
                          "sources when redistributing the corpus or crediting a model trained on it.",
         "songs": songs,

@@ -276,6 +276,7 @@ def _groove(rng: np.random.Generator, song: Song) -> dict:
 def drum_part(rng: np.random.Generator, song: Song) -> Part:
     pat = _groove(rng, song)
     n = song.steps_per_bar
+    ps = song.pulse_steps
     cymbal = pat.get("cymbal", "hat")
     hat_note = {"hat": HH, "ride": RIDE, "china": CHINA}[cymbal]
     snare_note = pat.get("snare_note", SNARE)
@@ -317,6 +318,28 @@ def drum_part(rng: np.random.Generator, song: Song) -> Part:
         for note, step, vel in hits:
             t = _human(rng, song.time(bar, step), 0.005)
             part.notes.append(Note(note, t, t + 0.1, _vel(rng, vel, 6)))
+    # auxiliary percussion (tambourine, shakers, congas, cowbell) in some songs
+    perc_p = {"pop": 0.45, "funk": 0.6, "electronic": 0.4, "rock": 0.2, "ballad": 0.3, "jazz": 0.1, "metal": 0.05}[song.genre]
+    if rng.random() < perc_p:
+        kind = _choice(rng, ("tambourine", "shaker", "congas", "cowbell", "claps"), (3, 3, 2, 1, 1))
+        if kind == "tambourine":
+            hits = [(54, s, 85 if s % ps == 0 else 65) for s in range(0, n, 2)] if rng.random() < 0.5 else \
+                   [(54, s, 90) for s in range(ps, n, 2 * ps)]
+        elif kind == "shaker":
+            hits = [(int(_choice(rng, (70, 82))), s, 75 if s % 2 == 0 else 55) for s in range(n)]
+        elif kind == "congas":
+            hits = [(int(_choice(rng, (62, 63, 64))), s, 80) for s in range(n) if rng.random() < 0.35]
+        elif kind == "cowbell":
+            hits = [(56, s, 85) for s in range(0, n, ps)]
+        else:
+            hits = [(39, s, 95) for s in range(ps, n, 2 * ps)]
+        perc_active = _active_sections(rng, song, 0.6)
+        for bar in range(song.bars):
+            if song.section_of(bar) not in perc_active or song.section_of(bar) not in active:
+                continue
+            for note, step, vel in hits:
+                t = _human(rng, song.time(bar, step), 0.006)
+                part.notes.append(Note(note, t, t + 0.1, _vel(rng, vel, 8)))
     # final crash
     t = song.time(song.bars - 1, 0) + song.bar_seconds
     if t < song.duration_seconds:
@@ -634,12 +657,19 @@ def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> 
     mel = melody(rng, song, centre, active, density=0.9, span=7)
     if not mel:
         return parts
-    use_world = world_available and rng.random() < 0.7
-    if use_world:
+    engine = _choice(rng, ("world", "formant", "fluidsynth"), (0.55, 0.15, 0.3)) if world_available else "fluidsynth"
+    use_world = engine == "world"
+    if engine == "world":
         lead = Part("vocals_lead", "vocals", "lead_voice", engine="world", notes=mel)
         lead.extra = {"formant_shift": float(rng.uniform(0.85, 1.2) if register != "low" else rng.uniform(0.8, 1.05)),
                       "vibrato_hz": float(rng.uniform(4.5, 6.5)), "vibrato_semitones": float(rng.uniform(0.1, 0.6)),
                       "scoop_semitones": float(rng.uniform(0, 1.5)), "keep_source_jitter": float(rng.uniform(0.3, 1.0))}
+    elif engine == "formant":
+        lead = Part("vocals_lead", "vocals", "lead_voice", engine="formant", notes=mel)
+        lead.extra = {"voice_type": {"low": "male", "mid": _choice(rng, ("male", "female")), "high": _choice(rng, ("female", "child"), (4, 1))}[register],
+                      "vibrato_hz": float(rng.uniform(4.5, 6.5)), "vibrato_semitones": float(rng.uniform(0.1, 0.6)),
+                      "scoop_semitones": float(rng.uniform(0, 1.2)), "breathiness": float(rng.uniform(0.005, 0.1)),
+                      "singer_formant_db": float(rng.uniform(0, 10)), "consonants": float(rng.uniform(0.3, 0.9))}
     else:
         lead = Part("vocals_lead", "vocals", "lead_voice", program=int(_choice(rng, VOICE_PROGRAMS, (3, 4, 2, 1, 1))), notes=mel)
         _add_vibrato(rng, lead, depth=float(rng.uniform(0.15, 0.5)), rate=float(rng.uniform(4.5, 6.5)),
@@ -649,6 +679,13 @@ def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> 
             lead.ccs.append((note.start, 11, int(rng.integers(70, 100))))
             lead.ccs.append((note.start + 0.6 * (note.end - note.start), 11, int(rng.integers(100, 127))))
     parts.append(lead)
+    if lead.engine != "fluidsynth" and rng.random() < 0.3:  # double-tracked lead
+        dbl = Part("vocals_double", "vocals", "lead_voice", engine=lead.engine, extra=dict(lead.extra))
+        offset = float(rng.uniform(0.008, 0.03))
+        dbl.notes = [Note(n.pitch, n.start + offset + float(rng.normal(0, 0.006)), n.end + offset, n.velocity) for n in mel]
+        dbl.extra["pan"] = float(rng.choice([-1, 1]) * rng.uniform(0.2, 0.5))
+        dbl.extra["gain_offset_db"] = float(rng.uniform(-9, -3))
+        parts.append(dbl)
     r = rng.random()
     scale = song.scale()
     if r < 0.35:  # harmony a diatonic third (or sixth) away
@@ -665,9 +702,10 @@ def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> 
                 p -= 12
             harm.append(Note(int(p), note.start + 0.01, note.end, max(1, note.velocity - 15)))
         if harm:
-            if use_world and rng.random() < 0.6:
-                hp = Part("vocals_harmony", "vocals", "backing_voice", engine="world", notes=harm, extra=dict(lead.extra))
-                hp.extra["formant_shift"] = float(np.clip(lead.extra["formant_shift"] * rng.uniform(0.92, 1.1), 0.8, 1.25))
+            if lead.engine != "fluidsynth" and rng.random() < 0.6:
+                hp = Part("vocals_harmony", "vocals", "backing_voice", engine=lead.engine, notes=harm, extra=dict(lead.extra))
+                if use_world:
+                    hp.extra["formant_shift"] = float(np.clip(lead.extra["formant_shift"] * rng.uniform(0.92, 1.1), 0.8, 1.25))
             else:
                 hp = Part("vocals_harmony", "vocals", "backing_voice", program=int(_choice(rng, (52, 53, 54))), notes=harm)
                 _add_vibrato(rng, hp, depth=0.2, rate=float(rng.uniform(4.5, 6)), scoop=0.3)
@@ -705,6 +743,16 @@ def arrange(rng: np.random.Generator, duration_seconds: float, world_available: 
             w2[roles.index(c)] *= 0.3  # a second guitar is allowed, just less likely
         chosen.append(_choice(rng, roles, w2))
     for i, role in enumerate(chosen):
-        song.parts.append(other_layer(rng, song, role, i))
+        layer = other_layer(rng, song, role, i)
+        song.parts.append(layer)
+        double_p = {"dist_guitar": 0.7 if song.genre in ("rock", "metal") else 0.4, "clean_guitar": 0.25}.get(role, 0.0)
+        if layer.notes and rng.random() < double_p:  # the same riff played again, panned opposite
+            side = float(rng.choice([-1, 1]))
+            layer.extra["pan"] = side * float(rng.uniform(0.6, 1.0))
+            dbl = Part(layer.name + "_double", "other", role, program=int(_choice(rng, ROLE_PROGRAMS[role])),
+                       extra={"pan": -side * float(rng.uniform(0.6, 1.0))})
+            dbl.notes = [Note(n.pitch, max(0.0, n.start + float(rng.normal(0, 0.008))), n.end + float(rng.normal(0, 0.008)),
+                              _vel(rng, n.velocity, 5)) for n in layer.notes]
+            song.parts.append(dbl)
     song.parts.extend(vocal_parts(rng, song, world_available))
     return song

@@ -30,6 +30,11 @@ SOURCE_LICENCE = ("vocadito_1 (R. M. Bittner et al., 'vocadito: A dataset of sol
                   "lyric annotations', 2021), CC BY 4.0")
 
 
+LIBRIVOX_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
+LIBRIVOX_LICENCE = ("LibriVox reading of 'Sense and Sensibility' (public domain), from Debian "
+                    "pocketsphinx-testdata (package licence BSD-2); speech re-pitched into singing")
+
+
 def default_source() -> Path | None:
     """The real-singing recording: env STEMDECK_SINGING_WAV, else ../shared/data/singing/vocadito_1.wav."""
     env = os.environ.get("STEMDECK_SINGING_WAV")
@@ -39,6 +44,30 @@ def default_source() -> Path | None:
         if c.is_file():
             return c
     return None
+
+
+def default_sources() -> list[Path]:
+    """Voice sources used when none are given: the shared singing, then LibriVox speech if installed."""
+    out = []
+    src = default_source()
+    if src is not None:
+        out.append(src)
+    if LIBRIVOX_DIR.is_dir() and any(LIBRIVOX_DIR.glob("*.wav")):
+        out.append(LIBRIVOX_DIR)
+    return out
+
+
+def source_files(source: Path) -> list[Path]:
+    """A voice source is one WAV file or a folder of WAV files by the same voice."""
+    return sorted(source.glob("*.wav")) if source.is_dir() else [source]
+
+
+def licence_of(source: Path) -> str:
+    if source.name.startswith("vocadito"):
+        return SOURCE_LICENCE
+    if source.resolve() == LIBRIVOX_DIR.resolve():
+        return LIBRIVOX_LICENCE
+    return "supplied by the user (check its licence)"
 
 
 def world_available() -> bool:
@@ -60,14 +89,31 @@ class VoiceModel:
 
 
 def analyse(source: Path, cache: Path) -> Path:
-    """Analyse ``source`` with WORLD once and store it atomically in ``cache`` (an .npz); returns cache."""
+    """Analyse ``source`` (a WAV or a folder of WAVs by one voice) with WORLD once and store it atomically in ``cache`` (an .npz); returns cache."""
     if cache.is_file():
         return cache
     import pyworld as pw
     import soundfile as sf
 
-    x, sr = sf.read(str(source), dtype="float64", always_2d=True)
-    x = np.ascontiguousarray(x.mean(axis=1))
+    chunks = []
+    sr = None
+    for f in source_files(source):
+        try:
+            y, r = sf.read(str(f), dtype="float64", always_2d=True)
+        except Exception as exc:
+            from .soundfonts import CorpusError
+            raise CorpusError(f"cannot read the voice source {f}: {exc}") from exc
+        y = y.mean(axis=1)
+        if sr is None:
+            sr = r
+        elif r != sr:
+            import soxr
+            y = soxr.resample(y, r, sr)
+        chunks += [y / (np.abs(y).max() + 1e-9) * 0.5, np.zeros(int(0.25 * sr))]
+    if not chunks:
+        from .soundfonts import CorpusError
+        raise CorpusError(f"the voice source {source} holds no WAV file")
+    x = np.ascontiguousarray(np.concatenate(chunks))
     f0, t = pw.dio(x, sr, f0_floor=70.0, f0_ceil=1000.0, frame_period=FRAME_PERIOD_MS)
     f0 = pw.stonemask(x, f0, t, sr)
     sp = pw.cheaptrick(x, f0, t, sr)
@@ -241,7 +287,7 @@ def _breaths(notes: list[Note], frames: int, sr: int, rng: np.random.Generator, 
     for t in starts:
         dur = rng.uniform(0.15, 0.3)
         a = int((t - dur - 0.03) * sr)
-        if a < 0:
+        if a < 0 or a >= frames:
             continue
         length = int(dur * sr)
         noise = rng.standard_normal(length)
@@ -255,4 +301,80 @@ def _breaths(notes: list[Note], frames: int, sr: int, rng: np.random.Generator, 
         burst *= level * rng.uniform(0.08, 0.25) / (np.sqrt(np.mean(burst ** 2)) + 1e-12)
         b = min(frames, a + length)
         out[a:b] += burst[:b - a]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# formant-synthesised singing (WORLD with a constructed spectral envelope)
+# ---------------------------------------------------------------------------------------------
+
+#: (F1, F2, F3) in Hz for an adult male voice; F4/F5 are fixed per voice type
+VOWELS = {"a": (730, 1090, 2440), "e": (530, 1840, 2480), "i": (290, 2250, 3010), "o": (570, 840, 2410),
+          "u": (320, 870, 2240), "ae": (660, 1720, 2410), "uh": (520, 1190, 2390)}
+VOICE_SCALE = {"male": 1.0, "female": 1.17, "child": 1.3}
+
+
+def formant_sing(notes: list[Note], duration_seconds: float, samplerate: int, rng: np.random.Generator,
+                 voice_type: str = "female", vibrato_hz: float = 5.5, vibrato_semitones: float = 0.3,
+                 scoop_semitones: float = 0.5, breathiness: float = 0.02, singer_formant_db: float = 6.0,
+                 consonants: float = 0.6) -> np.ndarray:
+    """Sing ``notes`` on vowels with a formant-built spectral envelope; float32 mono (frames,)."""
+    import pyworld as pw
+
+    fs = samplerate
+    fp = FRAME_PERIOD_MS / 1000.0
+    n_frames = int(np.ceil(duration_seconds / fp)) + 1
+    fft = pw.get_cheaptrick_fft_size(fs)
+    freqs = np.linspace(0, fs / 2, fft // 2 + 1)
+    scale = VOICE_SCALE.get(voice_type, 1.0) * rng.uniform(0.95, 1.05)
+    f0 = np.zeros(n_frames)
+    sp = np.full((n_frames, len(freqs)), 1e-12)
+    ap = np.ones((n_frames, len(freqs)))
+    tilt = 1.0 / (1.0 + (freqs / 250.0) ** 2)
+    ap_voiced = np.clip(breathiness + (freqs / 7000.0) ** 2, 0.001, 1.0)
+    bws = np.array([70, 100, 130, 160, 200]) * rng.uniform(0.8, 1.3)
+    amps = 10 ** (np.array([0, -4, -9, -14, -20]) / 10)
+    sf_boost = 10 ** (singer_formant_db / 10) * np.exp(-0.5 * ((freqs - 2900 * scale ** 0.5) / 350) ** 2)
+    prev_form = None
+    vowel_names = list(VOWELS)
+    for note in sorted(notes, key=lambda x: x.start):
+        a = int(round(note.start / fp))
+        b = min(n_frames, int(round(note.end / fp)))
+        if b - a < 4 or a >= n_frames:
+            continue
+        v = VOWELS[vowel_names[int(rng.integers(len(vowel_names)))]]
+        form = np.array(list(v) + [3300, 3750], dtype=float) * scale
+        length = b - a
+        rel = np.arange(length) * fp
+        # coarticulation: glide from the previous vowel over 40 ms
+        if prev_form is not None:
+            w = np.clip(rel / 0.04, 0, 1)[:, None]
+            fr = prev_form[None, :] * (1 - w) + form[None, :] * w
+        else:
+            fr = np.repeat(form[None, :], length, axis=0)
+        env = np.zeros((length, len(freqs)))
+        for k in range(5):
+            env += amps[k] / (1.0 + ((freqs[None, :] - fr[:, k:k + 1]) / (bws[k] / 2)) ** 2)
+        env = env * tilt[None, :] + sf_boost[None, :] * tilt[None, :] * 0.3
+        # loudness: attack 30 ms, slow decay, release 40 ms
+        amp = np.minimum(1.0, rel / 0.03) * np.exp(-rel * rng.uniform(0.05, 0.6)) * np.minimum(1.0, (length - 1 - np.arange(length)) * fp / 0.04 + 0.05)
+        amp = amp * (note.velocity / 100.0)
+        sp[a:b] = env * (amp[:, None] ** 2) * 1e-3
+        ap[a:b] = ap_voiced[None, :]
+        contour = note.pitch - scoop_semitones * np.clip(1 - rel / 0.08, 0, 1)
+        contour = contour + vibrato_semitones * np.clip((rel - 0.2) / 0.3, 0, 1) * np.sin(2 * np.pi * vibrato_hz * rel)
+        contour = contour + np.cumsum(rng.normal(0, 0.01, length))  # slow pitch drift
+        f0[a:b] = 440.0 * 2 ** ((contour - 69) / 12)
+        if rng.random() < consonants and a > 8:  # a fricative or plosive before the vowel
+            c = int(rng.integers(4, 12))
+            lo = rng.uniform(1500, 5000)
+            noise_env = np.exp(-0.5 * ((np.log(freqs + 1) - np.log(lo * 1.6)) / 0.5) ** 2) * 1e-4 * rng.uniform(0.3, 1.0)
+            sp[a - c:a] = noise_env[None, :]
+            ap[a - c:a] = 1.0
+            f0[a - c:a] = 0.0
+        prev_form = form
+    y = pw.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp), np.ascontiguousarray(ap), fs, FRAME_PERIOD_MS)
+    out = np.zeros(int(round(duration_seconds * samplerate)), dtype=np.float32)
+    m = min(len(out), len(y))
+    out[:m] = y[:m]
     return out
