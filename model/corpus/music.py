@@ -568,7 +568,8 @@ def other_layer(rng: np.random.Generator, song: Song, role: str, idx: int) -> Pa
 # ---------------------------------------------------------------------------------------------
 
 def melody(rng: np.random.Generator, song: Song, centre: int, active: set[int], density: float = 0.8,
-           span: int = 9) -> list[Note]:
+           span: int = 9, rest_bar_p: float = 0.35, legato: float = 0.75, end_rests: tuple[float, ...] = (1.0, 2.0, 0.0)
+           ) -> list[Note]:
     """A phrased melody: phrases of 1-2 bars with rests, stepwise motion, chord tones on strong beats."""
     n, ps = song.steps_per_bar, song.pulse_steps
     scale = song.scale()
@@ -584,9 +585,10 @@ def melody(rng: np.random.Generator, song: Song, centre: int, active: set[int], 
         if song.section_of(bar) not in active:
             bar += 1
             continue
-        phrase_bars = 1 if rng.random() < 0.4 else 2
+        phrase_bars = 1 if rng.random() < 0.3 else 2
         start = int(rng.choice([0, ps // 2, ps] if ps == 4 else [0, 3, 6]))
-        end = phrase_bars * n - int(rng.choice([ps, 2 * ps, n // 2]))
+        rest = float(rng.choice(end_rests))
+        end = phrase_bars * n - (int(rest * ps) if rest > 0 else n // 2)
         s = start
         k = 0
         while s < end:
@@ -612,11 +614,11 @@ def melody(rng: np.random.Generator, song: Song, centre: int, active: set[int], 
                 step = int(_choice(rng, (-2, -1, -1, 0, 1, 1, 2, 3, -3), (1, 4, 4, 2, 4, 4, 1, 0.5, 0.5)))
                 cur = pitches[int(np.clip(i + step, 0, len(pitches) - 1))]
             t0 = song.time(b, pos)
-            t1 = song.time(b, pos) + d * song.step_seconds * rng.uniform(0.75, 0.98)
+            t1 = song.time(b, pos) + d * song.step_seconds * rng.uniform(legato, 0.98)
             notes.append(Note(int(cur), _human(rng, t0, 0.01), t1, _vel(rng, 90, 10)))
             s += d
             k += 1
-        bar += phrase_bars + (1 if rng.random() < 0.35 else 0)
+        bar += phrase_bars + (1 if rng.random() < rest_bar_p else 0)
     return notes
 
 
@@ -649,12 +651,13 @@ def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> 
         return parts  # an instrumental song: silent vocal stem
     register = _choice(rng, ("low", "mid", "high"), (1, 2, 2))
     centre = {"low": int(rng.integers(50, 56)), "mid": int(rng.integers(57, 63)), "high": int(rng.integers(64, 70))}[register]
-    active = _active_sections(rng, song, 0.7)
-    if len(song.sections) > 1 and rng.random() < 0.5:
+    active = _active_sections(rng, song, 0.85)
+    if len(song.sections) > 2 and rng.random() < 0.25:
         active.discard(0)  # instrumental intro
         if not active:
             active = {1}
-    mel = melody(rng, song, centre, active, density=0.9, span=7)
+    mel = melody(rng, song, centre, active, density=0.92, span=7, rest_bar_p=0.12, legato=0.88,
+                 end_rests=(0.5, 1.0, 1.0, 2.0))
     if not mel:
         return parts
     engine = _choice(rng, ("world", "formant", "fluidsynth"), (0.55, 0.15, 0.3)) if world_available else "fluidsynth"

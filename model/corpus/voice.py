@@ -368,7 +368,7 @@ def formant_sing(notes: list[Note], duration_seconds: float, samplerate: int, rn
         if rng.random() < consonants and a > 8:  # a fricative or plosive before the vowel
             c = int(rng.integers(4, 12))
             lo = rng.uniform(1500, 5000)
-            noise_env = np.exp(-0.5 * ((np.log(freqs + 1) - np.log(lo * 1.6)) / 0.5) ** 2) * 1e-4 * rng.uniform(0.3, 1.0)
+            noise_env = np.exp(-0.5 * ((np.log(freqs + 1) - np.log(lo * 1.6)) / 0.5) ** 2) * 1e-6 * rng.uniform(0.3, 1.0)
             sp[a - c:a] = noise_env[None, :]
             ap[a - c:a] = 1.0
             f0[a - c:a] = 0.0
