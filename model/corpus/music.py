@@ -641,7 +641,7 @@ def _add_vibrato(rng: np.random.Generator, part: Part, depth: float, rate: float
     part.bends = pts
 
 
-VOICE_PROGRAMS = (52, 53, 54, 85, 91)
+VOICE_PROGRAMS = (52, 53, 54, 85)  # choir aahs, voice oohs, synth voice, lead 6 (voice)
 
 
 def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> list[Part]:
@@ -660,7 +660,8 @@ def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> 
                  end_rests=(0.5, 1.0, 1.0, 2.0))
     if not mel:
         return parts
-    engine = _choice(rng, ("world", "formant", "fluidsynth"), (0.55, 0.15, 0.3)) if world_available else "fluidsynth"
+    # real voices first: GM choir/voice patches are pads more than singing, so they lead only 1 song in 5
+    engine = _choice(rng, ("world", "formant", "fluidsynth"), (0.6, 0.2, 0.2)) if world_available else "fluidsynth"
     use_world = engine == "world"
     if engine == "world":
         lead = Part("vocals_lead", "vocals", "lead_voice", engine="world", notes=mel)
@@ -674,7 +675,7 @@ def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> 
                       "scoop_semitones": float(rng.uniform(0, 1.2)), "breathiness": float(rng.uniform(0.005, 0.1)),
                       "singer_formant_db": float(rng.uniform(0, 10)), "consonants": float(rng.uniform(0.3, 0.9))}
     else:
-        lead = Part("vocals_lead", "vocals", "lead_voice", program=int(_choice(rng, VOICE_PROGRAMS, (3, 4, 2, 1, 1))), notes=mel)
+        lead = Part("vocals_lead", "vocals", "lead_voice", program=int(_choice(rng, VOICE_PROGRAMS, (3, 4, 2, 0.5))), notes=mel)
         _add_vibrato(rng, lead, depth=float(rng.uniform(0.15, 0.5)), rate=float(rng.uniform(4.5, 6.5)),
                      scoop=float(rng.uniform(0, 1.5)))
         # expression swells per note
