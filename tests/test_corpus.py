@@ -1,8 +1,8 @@
 """The synthetic corpus generator: layout, exact mixture sums, manifest, determinism, resume.
 
-Builds use the small TimGM6mb soundfont (shipped inside the pretty_midi wheel, or Debian's
-timgm6mb-soundfont), 1.5-2 s songs, and a synthetic "singer" WAV for the WORLD voice path so no
-shared data is needed. They skip, saying why, when fluidsynth / pretty_midi / pedalboard are absent.
+Builds use the small TimGM6mb soundfont (Debian's timgm6mb-soundfont, or the copy inside the
+pretty_midi wheel), 1.5-2 s songs, and a synthetic "singer" WAV for the WORLD voice path so no
+shared data is needed. They skip, saying why, when libfluidsynth / pedalboard / a small soundfont are absent.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _requirements() -> str | None:
 
     if ctypes.util.find_library("fluidsynth") is None:
         return "libfluidsynth is not installed (apt-get install fluidsynth)"
-    for mod in ("pretty_midi", "pedalboard"):
+    for mod in ("pedalboard",):
         try:
             __import__(mod)
         except ImportError:
@@ -126,12 +126,13 @@ def test_manifest_complete(built, singer_wav):
 
 
 @needs_renderer
-def test_same_seed_same_bytes(built, singer_wav, tmp_path):
+def test_same_seed_same_bytes_with_parallel_workers(built, singer_wav, tmp_path):
     from model.corpus.build import build
 
     out, _ = built
     out2 = tmp_path / "again"
-    build(_opts(out2, singer_wav, songs=2), progress=lambda m: None)
+    opts = _opts(out2, singer_wav, songs=2)
+    build(type(opts)(**{**opts.__dict__, "jobs": 2}), progress=lambda m: None)  # worker processes too
     for folder in sorted(out2.glob("*/synth7_*")):
         twin = out / folder.parent.name / folder.name
         for f in FILES:
@@ -206,3 +207,13 @@ def test_sung_line_follows_the_melody(singer_wav, tmp_path):
         semis = 12 * np.log2(np.median(f0[sel]) / 440) + 69
         assert abs(semis - n.pitch) < 1.0
     assert np.abs(y[int(2.0 * 16000):]).max() < 1e-3, "the rest after the last note should be silent"
+
+
+def test_cli_reports_bad_options_clearly(tmp_path, capsys):
+    from model.corpus.__main__ import main
+
+    rc = main(["build", "--out", str(tmp_path / "c"), "--songs", "2", "--min-seconds", "9", "--max-seconds", "3"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "9.0..3.0" in err
+    assert not (tmp_path / "c").exists(), "nothing should be written for a rejected command"
