@@ -29,18 +29,31 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--vocals-source", default=None,
                    help="real-singing WAV for WORLD re-pitching (default: shared vocadito_1.wav; '' = none)")
     b.add_argument("-v", "--verbose", action="store_true")
+    m = sub.add_parser("manifest", help="rewrite OUT/manifest.json from the complete songs and print hours per split")
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--songs", type=int, required=True)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--soundfonts", choices=("all", "small"), default="all")
+    m.add_argument("--valid-every", type=int, default=20)
+    m.add_argument("--vocals-source", default=None)
+    m.add_argument("-v", "--verbose", action="store_true")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from .build import BuildOptions, build
+    from .build import BuildOptions, build, refresh_manifest
 
-    opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, jobs=max(1, args.jobs), resume=args.resume,
-                        min_seconds=args.min_seconds, max_seconds=args.max_seconds, soundfonts=args.soundfonts,
-                        valid_every=args.valid_every, vocals_source=args.vocals_source)
     try:
+        if args.command == "manifest":
+            opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, soundfonts=args.soundfonts,
+                                valid_every=args.valid_every, vocals_source=args.vocals_source)
+            refresh_manifest(opts, progress=lambda msg: print(msg, flush=True))
+            return 0
+        opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, jobs=max(1, args.jobs), resume=args.resume,
+                            min_seconds=args.min_seconds, max_seconds=args.max_seconds, soundfonts=args.soundfonts,
+                            valid_every=args.valid_every, vocals_source=args.vocals_source)
         build(opts, progress=lambda msg: print(msg, flush=True))
     except StemDeckError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ import math
 import multiprocessing as mp
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 from . import GENERATOR_VERSION
 from .music import Song, arrange
 from .production import active_rms, apply_chain, chain_for, pan
-from .soundfonts import CorpusError, SoundFont, require_soundfonts
+from .soundfonts import CorpusError, SoundFont, find_soundfonts, require_soundfonts
 from .synth import check_fluidsynth
 
 logger = logging.getLogger(__name__)
@@ -307,6 +308,8 @@ def build(opts: BuildOptions, progress=print) -> dict:
                 else:
                     progress(f"[{done}/{len(todo)}] {entry['split']}/{entry['name']} {entry['genre']} "
                              f"{entry['meter']} {entry['bpm']:.0f} BPM {entry['duration_seconds']:.1f} s in {secs:.1f} s")
+                if done % 25 == 0:  # a current manifest while a long build runs
+                    write_manifest(opts, sfs, voice_srcs)
         finally:
             if pool is not None:
                 pool.close()
@@ -321,6 +324,17 @@ def build(opts: BuildOptions, progress=print) -> dict:
     if failures:
         raise CorpusError(f"{len(failures)} song(s) failed (rerun with --resume to retry): "
                           + "; ".join(f"{names[i][1]}: {e}" for i, e in sorted(failures.items())[:5]))
+    return manifest
+
+
+def refresh_manifest(opts: BuildOptions, progress=print) -> dict:
+    """Rewrite manifest.json of an existing corpus (e.g. while a build runs) and report its splits."""
+    if not opts.out.is_dir():
+        raise CorpusError(f"{opts.out} is not a corpus folder")
+    manifest = write_manifest(opts, find_soundfonts(opts.soundfonts), _voice_sources(opts))
+    progress(f"{opts.out}: {manifest['songs_complete']} of {opts.songs} songs complete")
+    for sp, info in manifest["splits"].items():
+        progress(f"  {sp}: {info['songs']} songs, {info['hours']:.3f} h")
     return manifest
 
 
@@ -352,7 +366,8 @@ def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Pa
                          "sources when redistributing the corpus or crediting a model trained on it.",
         "songs": songs,
     }
-    tmp = opts.out / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=opts.out)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(manifest, indent=1, sort_keys=True))
     os.replace(tmp, opts.out / "manifest.json")
     return manifest
