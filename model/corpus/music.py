@@ -196,6 +196,7 @@ def _active_sections(rng: np.random.Generator, song: Song, p_on: float, must_hav
 
 KICK, SNARE, STICK, CLAP, HH, PEDAL, OPEN, CRASH, RIDE, BELL, CHINA = 36, 38, 37, 39, 42, 44, 46, 49, 51, 53, 52
 TOMS = (50, 48, 47, 45, 43, 41)
+CYMBALS = (HH, PEDAL, OPEN, CRASH, RIDE, BELL, CHINA, 57, 59, 55)
 GM_KITS = {"standard": 0, "room": 8, "power": 16, "electronic": 24, "808": 25, "jazz": 32, "brush": 40}
 
 
@@ -281,6 +282,9 @@ def drum_part(rng: np.random.Generator, song: Song) -> Part:
     hat_note = {"hat": HH, "ride": RIDE, "china": CHINA}[cymbal]
     snare_note = pat.get("snare_note", SNARE)
     fill_every = 4 if rng.random() < 0.6 else 8
+    # records mix kicks loud and cymbals under them: soundfont kits played flat are too bright
+    cym_scale = float(rng.uniform(0.55, 0.9))
+    kick_boost = float(rng.uniform(0, 15))
     part = Part("drums", "drums", "drums", is_drum=True)
     active = _active_sections(rng, song, 0.9)
     # the groove varies a little per section
@@ -317,6 +321,10 @@ def drum_part(rng: np.random.Generator, song: Song) -> Part:
             hits.append((KICK, fill_from, 100))
         for note, step, vel in hits:
             t = _human(rng, song.time(bar, step), 0.005)
+            if note in CYMBALS:
+                vel = vel * cym_scale
+            elif note == KICK:
+                vel = vel + kick_boost
             part.notes.append(Note(note, t, t + 0.1, _vel(rng, vel, 6)))
     # auxiliary percussion (tambourine, shakers, congas, cowbell) in some songs
     perc_p = {"pop": 0.45, "funk": 0.6, "electronic": 0.4, "rock": 0.2, "ballad": 0.3, "jazz": 0.1, "metal": 0.05}[song.genre]

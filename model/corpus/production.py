@@ -41,6 +41,7 @@ def chain_for(role: str, genre: str, rng: np.random.Generator) -> list[tuple[str
 
     if role == "drums":
         eq(25, 45)
+        fx.append(("LowShelfFilter", {"cutoff_frequency_hz": _u(rng, 70, 150), "gain_db": _u(rng, 0, 6)}))
         comp(-22, -10, 2, 6)
         if heavy and rng.random() < 0.4:
             fx.append(("Distortion", {"drive_db": _u(rng, 2, 8)}))
