@@ -694,7 +694,8 @@ def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> 
     if lead.engine != "fluidsynth" and rng.random() < 0.3:  # double-tracked lead
         dbl = Part("vocals_double", "vocals", "lead_voice", engine=lead.engine, extra=dict(lead.extra))
         offset = float(rng.uniform(0.008, 0.03))
-        dbl.notes = [Note(n.pitch, n.start + offset + float(rng.normal(0, 0.006)), n.end + offset, n.velocity) for n in mel]
+        dbl.notes = [Note(n.pitch, max(0.0, n.start + offset + float(rng.normal(0, 0.006))), n.end + offset, n.velocity)
+                     for n in mel]
         dbl.extra["pan"] = float(rng.choice([-1, 1]) * rng.uniform(0.2, 0.5))
         dbl.extra["gain_offset_db"] = float(rng.uniform(-9, -3))
         parts.append(dbl)
