@@ -217,3 +217,19 @@ def test_cli_reports_bad_options_clearly(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error:" in err and "9.0..3.0" in err
     assert not (tmp_path / "c").exists(), "nothing should be written for a rejected command"
+
+
+def test_real_guitar_excerpt(tmp_path):
+    """A real recording excerpt comes back at the corpus rate and length, the loudest of the tries."""
+    from model.corpus.realaudio import RealTrack, read_excerpt
+
+    sr = 22050
+    t = np.arange(sr * 6) / sr
+    x = np.zeros((len(t), 2), dtype=np.float32)
+    x[sr * 4:, :] = 0.5 * np.sin(2 * np.pi * 220 * t[sr * 4:, None])  # only the last 2 s sound
+    path = tmp_path / "guitar.ogg"
+    sf.write(str(path), x, sr, format="OGG", subtype="VORBIS")
+    audio, start = read_excerpt(RealTrack(path, "test/guitar", "test"), 44100, 44100, np.random.default_rng(1), tries=40)
+    assert audio.shape == (2, 44100) and audio.dtype == np.float32
+    assert start > 2.5, "the loudest excerpt overlaps the sounding part"
+    assert np.sqrt(np.mean(audio ** 2)) > 0.05

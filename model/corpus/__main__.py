@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1 song in N goes to valid and 1 in N to test (default 20: 90/5/5 %%)")
     b.add_argument("--vocals-source", default=None,
                    help="real-singing WAV for WORLD re-pitching (default: shared vocadito_1.wav; '' = none)")
+    b.add_argument("--no-real-audio", action="store_true",
+                   help="do not mix the real guitar recordings of Debian's Frets on Fire song packs into 'other'")
     b.add_argument("-v", "--verbose", action="store_true")
     m = sub.add_parser("manifest", help="rewrite OUT/manifest.json from the complete songs and print hours per split")
     m.add_argument("--out", type=Path, required=True)
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, jobs=max(1, args.jobs), resume=args.resume,
                             min_seconds=args.min_seconds, max_seconds=args.max_seconds, soundfonts=args.soundfonts,
-                            valid_every=args.valid_every, vocals_source=args.vocals_source)
+                            valid_every=args.valid_every, vocals_source=args.vocals_source,
+                            real_audio=not args.no_real_audio)
         build(opts, progress=lambda msg: print(msg, flush=True))
     except StemDeckError as exc:
         print(f"error: {exc}", file=sys.stderr)

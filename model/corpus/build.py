@@ -48,6 +48,7 @@ class BuildOptions:
     soundfonts: str = "all"  # "all" or "small"
     valid_every: int = 20  # song index % valid_every == valid_every - 2 -> valid, == -1 -> test
     vocals_source: str | None = None  # real-singing WAV for WORLD; None -> default, "" -> none
+    real_audio: bool = True  # mix real recorded guitars (Frets on Fire packs) into some songs' "other"
 
 
 def split_of(index: int, every: int) -> str:
@@ -76,7 +77,8 @@ def _pick_sf(rng: np.random.Generator, sfs: list[SoundFont], kind: str = "gm") -
     return cands[int(rng.choice(len(cands), p=w / w.sum()))]
 
 
-def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_caches: list[Path]) -> dict:
+def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_caches: list[Path],
+                real_tracks: list | None = None) -> dict:
     """Render song ``index`` into its split folder; returns its manifest entry."""
     from .synth import render_part
 
@@ -155,6 +157,32 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
                            "notes": len(part.notes), "pan": round(position, 3), "gain_db": round(gain_db, 2),
                            "effects": [n for n, _ in chain]})
 
+    # a real recorded guitar in "other" for some songs (drawn even when none is installed, so the
+    # rest of the song does not depend on what is installed)
+    use_real = rng.random() < {"rock": 0.35, "metal": 0.5, "pop": 0.15, "funk": 0.1, "ballad": 0.1,
+                               "jazz": 0.05, "electronic": 0.05}[song.genre]
+    real_seed = int(rng.integers(2 ** 63))
+    if use_real and real_tracks:
+        from .realaudio import read_excerpt
+
+        rrng = np.random.default_rng(real_seed)
+        track = real_tracks[int(rrng.integers(len(real_tracks)))]
+        audio, start_s = read_excerpt(track, frames, SAMPLERATE, rrng)
+        chain = chain_for("real_guitar", song.genre, rrng)
+        audio = apply_chain(audio, SAMPLERATE, chain)[:, :frames]
+        if audio.shape[1] < frames:
+            audio = np.pad(audio, ((0, 0), (0, frames - audio.shape[1])))
+        position = _u(rrng, -0.7, 0.7)
+        gain_db = _u(rrng, -3, 3)
+        audio = pan(audio, position)
+        rms = active_rms(audio, SAMPLERATE)
+        if rms > 0:
+            stems["other"] += audio * (10 ** (gain_db / 20) * 0.1 / rms)
+            parts_meta.append({"name": "other_real_guitar", "stem": "other", "role": "real_guitar", "engine": "recording",
+                               "program": None, "is_drum": False, "soundfont": f"{track.name} @ {start_s:.1f} s",
+                               "notes": 0, "pan": round(position, 3), "gain_db": round(gain_db, 2),
+                               "effects": [n for n, _ in chain]})
+
     # stem balance, then the mix peak
     for s in SOURCES:
         r = active_rms(stems[s], SAMPLERATE)
@@ -208,15 +236,15 @@ def _write_song(final: Path, ints: dict[str, np.ndarray], entry: dict) -> None:
 _WORKER: dict = {}
 
 
-def _init_worker(opts: BuildOptions, sfs: list[SoundFont], voice_caches: list[Path]) -> None:
+def _init_worker(opts: BuildOptions, sfs: list[SoundFont], voice_caches: list[Path], real_tracks: list) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER.update(opts=opts, sfs=sfs, voice_caches=voice_caches)
+    _WORKER.update(opts=opts, sfs=sfs, voice_caches=voice_caches, real_tracks=real_tracks)
 
 
 def _work(index: int) -> tuple[int, dict | None, str | None, float]:
     t = time.perf_counter()
     try:
-        entry = render_song(index, _WORKER["opts"], _WORKER["sfs"], _WORKER["voice_caches"])
+        entry = render_song(index, _WORKER["opts"], _WORKER["sfs"], _WORKER["voice_caches"], _WORKER["real_tracks"])
         return index, entry, None, time.perf_counter() - t
     except Exception as exc:  # one broken song must not stop the corpus
         logger.exception("song %d failed", index)
@@ -285,6 +313,7 @@ def build(opts: BuildOptions, progress=print) -> dict:
         todo.append(i)
     voice_srcs = _voice_sources(opts)
     voice_caches = _prepare_voices(opts, voice_srcs)
+    real_tracks = _real_tracks(opts)
     progress(f"corpus {out}: {opts.songs - len(todo)} songs already complete, {len(todo)} to render "
              f"with {opts.jobs} job(s); soundfonts: {', '.join(s.name for s in sfs)}")
     failures: dict[int, str] = {}
@@ -292,12 +321,12 @@ def build(opts: BuildOptions, progress=print) -> dict:
     done = 0
     if todo:
         if opts.jobs <= 1:
-            _init_worker(opts, sfs, voice_caches)
+            _init_worker(opts, sfs, voice_caches, real_tracks)
             results = map(_work, todo)
             pool = None
         else:
             ctx = mp.get_context("spawn")
-            pool = ctx.Pool(opts.jobs, initializer=_init_worker, initargs=(opts, sfs, voice_caches))
+            pool = ctx.Pool(opts.jobs, initializer=_init_worker, initargs=(opts, sfs, voice_caches, real_tracks))
             results = pool.imap_unordered(_work, todo)
         try:
             for index, entry, err, secs in results:
@@ -309,13 +338,13 @@ def build(opts: BuildOptions, progress=print) -> dict:
                     progress(f"[{done}/{len(todo)}] {entry['split']}/{entry['name']} {entry['genre']} "
                              f"{entry['meter']} {entry['bpm']:.0f} BPM {entry['duration_seconds']:.1f} s in {secs:.1f} s")
                 if done % 25 == 0:  # a current manifest while a long build runs
-                    write_manifest(opts, sfs, voice_srcs)
+                    write_manifest(opts, sfs, voice_srcs, real_tracks)
         finally:
             if pool is not None:
                 pool.close()
                 pool.join()
     elapsed = time.perf_counter() - t0
-    manifest = write_manifest(opts, sfs, voice_srcs)
+    manifest = write_manifest(opts, sfs, voice_srcs, real_tracks)
     if todo:
         progress(f"rendered {done - len(failures)} songs in {elapsed / 60:.1f} min "
                  f"({(done - len(failures)) / max(elapsed, 1e-9) * 60:.2f} songs/min with {opts.jobs} job(s))")
@@ -331,14 +360,22 @@ def refresh_manifest(opts: BuildOptions, progress=print) -> dict:
     """Rewrite manifest.json of an existing corpus (e.g. while a build runs) and report its splits."""
     if not opts.out.is_dir():
         raise CorpusError(f"{opts.out} is not a corpus folder")
-    manifest = write_manifest(opts, find_soundfonts(opts.soundfonts), _voice_sources(opts))
+    manifest = write_manifest(opts, find_soundfonts(opts.soundfonts), _voice_sources(opts), _real_tracks(opts))
     progress(f"{opts.out}: {manifest['songs_complete']} of {opts.songs} songs complete")
     for sp, info in manifest["splits"].items():
         progress(f"  {sp}: {info['songs']} songs, {info['hours']:.3f} h")
     return manifest
 
 
-def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Path]) -> dict:
+def _real_tracks(opts: BuildOptions) -> list:
+    if not opts.real_audio:
+        return []
+    from .realaudio import find_real_guitars
+
+    return find_real_guitars()
+
+
+def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Path], real_tracks: list) -> dict:
     """Collect every complete song's song.json into ``manifest.json`` (written atomically)."""
     from . import voice
 
@@ -362,6 +399,7 @@ def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Pa
         "soundfonts": [{"name": s.name, "file": s.path.name, "licence": s.licence, "source": s.source} for s in sfs],
         "voice_sources": [{"name": p.name, "files": [f.name for f in voice.source_files(p)],
                            "licence": voice.licence_of(p)} for p in voice_srcs],
+        "real_recordings": [{"name": t.name, "file": str(t.path), "licence": t.licence} for t in real_tracks],
         "licences_note": "Rendered audio made with the listed soundfonts and recordings; attribute CC BY / CC BY-SA "
                          "sources when redistributing the corpus or crediting a model trained on it.",
         "songs": songs,

@@ -96,6 +96,12 @@ def chain_for(role: str, genre: str, rng: np.random.Generator) -> list[tuple[str
         if rng.random() < 0.6:
             fx.append(("Delay", {"delay_seconds": _u(rng, 0.1, 0.45), "feedback": _u(rng, 0.2, 0.5), "mix": _u(rng, 0.1, 0.35)}))
         verb(0.3, 0.9, 0.08, 0.3)
+    elif role == "real_guitar":
+        eq(60, 120)
+        comp(-20, -10, 1.5, 3)
+        if rng.random() < 0.3:
+            fx.append(("Delay", {"delay_seconds": _u(rng, 0.2, 0.45), "feedback": _u(rng, 0.1, 0.3), "mix": _u(rng, 0.1, 0.25)}))
+        verb(0.2, 0.6, 0.03, 0.15)
     elif role == "lead_voice":
         fx.append(("HighpassFilter", {"cutoff_frequency_hz": _u(rng, 70, 150)}))
         fx.append(("PeakFilter", {"cutoff_frequency_hz": _u(rng, 200, 500), "gain_db": _u(rng, -5, 1), "q": _u(rng, 0.7, 1.5)}))
