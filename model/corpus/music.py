@@ -183,10 +183,14 @@ def _vel(rng: np.random.Generator, v: float, spread: float = 8) -> int:
 
 
 def _active_sections(rng: np.random.Generator, song: Song, p_on: float, must_have: bool = True) -> set[int]:
+    """Sections a layer plays in; only sections starting at least 1 s before the song's end count
+    (the last bar exists for tails and may lie past the end)."""
     n = len(song.sections)
-    on = {i for i in range(n) if rng.random() < p_on}
+    audible = [i for i in range(n) if song.sections[i] * song.bar_seconds < song.duration_seconds - 1.0] or [0]
+    draws = [rng.random() < p_on for _ in range(n)]
+    on = {i for i in audible if draws[i]}
     if must_have and not on:
-        on = {int(rng.integers(n))}
+        on = {audible[int(rng.integers(len(audible)))]}
     return on
 
 
@@ -655,15 +659,13 @@ VOICE_PROGRAMS = (52, 53, 54, 85)  # choir aahs, voice oohs, synth voice, lead 6
 def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> list[Part]:
     """Lead vocal (WORLD-resynthesised real singing or a GM voice patch) plus optional backing."""
     parts: list[Part] = []
-    if rng.random() < 0.05:
+    if rng.random() < 0.03:
         return parts  # an instrumental song: silent vocal stem
     register = _choice(rng, ("low", "mid", "high"), (1, 2, 2))
     centre = {"low": int(rng.integers(50, 56)), "mid": int(rng.integers(57, 63)), "high": int(rng.integers(64, 70))}[register]
     active = _active_sections(rng, song, 0.85)
-    if len(song.sections) > 2 and rng.random() < 0.25:
+    if len(song.sections) > 2 and rng.random() < 0.25 and len(active) > 1:
         active.discard(0)  # instrumental intro
-        if not active:
-            active = {1}
     mel = melody(rng, song, centre, active, density=0.92, span=7, rest_bar_p=0.12, legato=0.88,
                  end_rests=(0.5, 1.0, 1.0, 2.0))
     if not mel:
