@@ -1,0 +1,71 @@
+"""`python -m model.corpus build --out DIR --songs N --seed S [--jobs J] [--resume]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..errors import StemDeckError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m model.corpus",
+                                description="StemDeck synthetic multitrack corpus generator (MUSDB18-HQ layout)")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="render songs into OUT/{train,valid,test}/<song>/*.wav + manifest.json")
+    b.add_argument("--out", type=Path, required=True, help="corpus folder (created)")
+    b.add_argument("--songs", type=int, required=True, help="number of songs (indices 0..N-1)")
+    b.add_argument("--seed", type=int, default=0, help="corpus seed: same seed, same songs")
+    b.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    b.add_argument("--resume", action="store_true", help="keep complete songs in OUT, render the rest")
+    b.add_argument("--min-seconds", type=float, default=15.0, help="shortest song (s)")
+    b.add_argument("--max-seconds", type=float, default=30.0, help="longest song (s)")
+    b.add_argument("--soundfonts", choices=("all", "small"), default="all",
+                   help="'small': only TimGM6mb (fast, what tests use)")
+    b.add_argument("--valid-every", type=int, default=20,
+                   help="1 song in N goes to valid and 1 in N to test (default 20: 90/5/5 %%)")
+    b.add_argument("--vocals-source", default=None,
+                   help="real-singing WAV for WORLD re-pitching (default: shared vocadito_1.wav; '' = none)")
+    b.add_argument("--no-real-audio", action="store_true",
+                   help="do not mix the real guitar recordings of Debian's Frets on Fire song packs into 'other'")
+    b.add_argument("-v", "--verbose", action="store_true")
+    m = sub.add_parser("manifest", help="rewrite OUT/manifest.json from the complete songs and print hours per split")
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--songs", type=int, required=True)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--soundfonts", choices=("all", "small"), default="all")
+    m.add_argument("--valid-every", type=int, default=20)
+    m.add_argument("--vocals-source", default=None)
+    m.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .build import BuildOptions, build, refresh_manifest
+
+    try:
+        if args.command == "manifest":
+            opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, soundfonts=args.soundfonts,
+                                valid_every=args.valid_every, vocals_source=args.vocals_source)
+            refresh_manifest(opts, progress=lambda msg: print(msg, flush=True))
+            return 0
+        opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, jobs=max(1, args.jobs), resume=args.resume,
+                            min_seconds=args.min_seconds, max_seconds=args.max_seconds, soundfonts=args.soundfonts,
+                            valid_every=args.valid_every, vocals_source=args.vocals_source,
+                            real_audio=not args.no_real_audio)
+        build(opts, progress=lambda msg: print(msg, flush=True))
+    except StemDeckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: complete songs are kept; rerun with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The synthetic corpus generator: layout, exact mixture sums, manifest, determinism, resume.
+
+Builds use the small TimGM6mb soundfont (Debian's timgm6mb-soundfont, or the copy inside the
+pretty_midi wheel), 1.5-2 s songs, and a synthetic "singer" WAV for the WORLD voice path so no
+shared data is needed. They skip, saying why, when libfluidsynth / pedalboard / a small soundfont are absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sf = pytest.importorskip("soundfile")
+
+FILES = ("mixture", "drums", "bass", "other", "vocals")
+
+
+def _requirements() -> str | None:
+    import ctypes.util
+
+    if ctypes.util.find_library("fluidsynth") is None:
+        return "libfluidsynth is not installed (apt-get install fluidsynth)"
+    for mod in ("pedalboard",):
+        try:
+            __import__(mod)
+        except ImportError:
+            return f"python package {mod} is not installed"
+    from model.corpus.soundfonts import find_soundfonts
+
+    if not find_soundfonts("small"):
+        return "no small General MIDI soundfont (TimGM6mb) found"
+    return None
+
+
+needs_renderer = pytest.mark.skipif(_requirements() is not None, reason=str(_requirements()))
+
+
+@pytest.fixture(scope="module")
+def singer_wav(tmp_path_factory) -> Path | None:
+    """A 3 s synthetic sung line (harmonic tone with glides, gaps and noise onsets) for WORLD."""
+    try:
+        import pyworld  # noqa: F401
+    except ImportError:
+        return None
+    sr = 16000
+    t = np.arange(int(3.0 * sr)) / sr
+    f0 = 220 * 2 ** (np.floor(t / 0.5) * 2 / 12) * 2 ** (0.3 / 12 * np.sin(2 * np.pi * 5.5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 12))
+    gate = ((t % 0.5) > 0.08).astype(float)
+    rng = np.random.default_rng(0)
+    x = 0.3 * x * gate + 0.02 * rng.standard_normal(len(t)) * (1 - gate)
+    path = tmp_path_factory.mktemp("singer") / "singer.wav"
+    sf.write(str(path), x.astype(np.float32), sr, subtype="PCM_16")
+    return path
+
+
+def _opts(out: Path, singer: Path | None, songs: int = 3, resume: bool = False):
+    from model.corpus.build import BuildOptions
+
+    return BuildOptions(out=out, songs=songs, seed=7, jobs=1, resume=resume, min_seconds=1.5, max_seconds=2.0,
+                        soundfonts="small", valid_every=3, vocals_source=str(singer) if singer else "")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, singer_wav):
+    from model.corpus.build import build
+
+    out = tmp_path_factory.mktemp("corpus") / "c"
+    manifest = build(_opts(out, singer_wav), progress=lambda m: None)
+    return out, manifest
+
+
+@needs_renderer
+def test_layout_and_wav_format(built):
+    out, manifest = built
+    # valid_every=3: song 0 -> train, 1 -> valid, 2 -> test
+    for split, idx in (("train", 0), ("valid", 1), ("test", 2)):
+        folder = out / split / f"synth7_{idx:05d}"
+        assert folder.is_dir(), f"missing {folder}"
+        for f in FILES:
+            info = sf.info(str(folder / f"{f}.wav"))
+            assert info.samplerate == 44100 and info.channels == 2 and info.subtype == "PCM_16"
+            entry = json.loads((folder / "song.json").read_text())
+            assert info.frames == round(entry["duration_seconds"] * 44100)
+            assert 1.5 <= entry["duration_seconds"] <= 2.0
+    assert not list(out.glob("*/.tmp-*")), "temporary song folders were left behind"
+
+
+@needs_renderer
+def test_mixture_is_exact_sum_and_not_silent(built):
+    out, _ = built
+    for folder in sorted(out.glob("*/synth7_*")):
+        ints = {f: sf.read(str(folder / f"{f}.wav"), dtype="int16")[0].astype(np.int32) for f in FILES}
+        total = ints["drums"] + ints["bass"] + ints["other"] + ints["vocals"]
+        assert np.array_equal(ints["mixture"], total), f"{folder.name}: mixture != sum of stems"
+        floats = {f: sf.read(str(folder / f"{f}.wav"), dtype="float32")[0] for f in FILES}
+        err = np.abs(floats["mixture"] - sum(floats[s] for s in FILES[1:])).max()
+        assert err < 1e-4
+        assert np.abs(floats["mixture"]).max() > 0.3, "mixture should be normalised to a usable level"
+        for stem in ("drums", "bass", "other"):
+            assert np.sqrt(np.mean(floats[stem] ** 2)) > 1e-3, f"{folder.name}: {stem} is silent"
+
+
+@needs_renderer
+def test_manifest_complete(built, singer_wav):
+    out, manifest = built
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert on_disk == manifest
+    assert manifest["songs_complete"] == 3 and manifest["seed"] == 7
+    assert {k: v["songs"] for k, v in manifest["splits"].items()} == {"train": 1, "valid": 1, "test": 1}
+    assert manifest["soundfonts"] and all(s["licence"] for s in manifest["soundfonts"])
+    if singer_wav is not None:
+        assert [v["name"] for v in manifest["voice_sources"]] == ["singer.wav"]
+    for song in manifest["songs"]:
+        for key in ("name", "seed", "split", "duration_seconds", "genre", "bpm", "meter", "parts"):
+            assert key in song
+        stems = {p["stem"] for p in song["parts"]}
+        assert {"drums", "bass", "other"} <= stems
+        assert all(p["soundfont"] for p in song["parts"])
+
+
+@needs_renderer
+def test_same_seed_same_bytes_with_parallel_workers(built, singer_wav, tmp_path):
+    from model.corpus.build import build
+
+    out, _ = built
+    out2 = tmp_path / "again"
+    opts = _opts(out2, singer_wav, songs=2)
+    build(type(opts)(**{**opts.__dict__, "jobs": 2}), progress=lambda m: None)  # worker processes too
+    for folder in sorted(out2.glob("*/synth7_*")):
+        twin = out / folder.parent.name / folder.name
+        for f in FILES:
+            assert (folder / f"{f}.wav").read_bytes() == (twin / f"{f}.wav").read_bytes(), f"{folder.name}/{f} differs"
+
+
+@needs_renderer
+def test_resume_skips_complete_and_redoes_damaged(built, singer_wav, tmp_path):
+    from model.corpus.build import build
+    from model.errors import OutputExistsError
+
+    src, _ = built
+    out = tmp_path / "resume"
+    shutil.copytree(src, out)
+    keep = out / "train" / "synth7_00000" / "drums.wav"
+    os.utime(keep, (1_000_000, 1_000_000))
+    damaged = out / "valid" / "synth7_00001"
+    (damaged / "vocals.wav").unlink()  # half-written song
+    (out / "test" / ".tmp-synth7_00002").mkdir()  # leftover of an interrupted render
+    with pytest.raises(OutputExistsError, match="--resume"):
+        build(_opts(out, singer_wav), progress=lambda m: None)
+    messages: list[str] = []
+    manifest = build(_opts(out, singer_wav, resume=True), progress=messages.append)
+    assert "2 songs already complete, 1 to render" in messages[0]
+    assert keep.stat().st_mtime == 1_000_000, "a complete song was rendered again"
+    for f in FILES:  # redone song equals the original bytes
+        assert (damaged / f"{f}.wav").read_bytes() == (src / "valid" / "synth7_00001" / f"{f}.wav").read_bytes()
+    assert not (out / "test" / ".tmp-synth7_00002").exists()
+    assert manifest["songs_complete"] == 3
+
+
+def test_arrangements_vary_and_stay_in_range():
+    from model.corpus.music import GENRES, arrange
+
+    genres, meters, modes, roles = set(), set(), set(), set()
+    for seed in range(60):
+        song = arrange(np.random.default_rng(seed), 12.0, world_available=True)
+        genres.add(song.genre)
+        meters.add(song.meter)
+        modes.add(song.mode)
+        assert 40 <= song.bpm <= 180
+        for part in song.parts:
+            roles.add(part.role)
+            for n in part.notes:
+                assert 0 <= n.pitch <= 127 and 1 <= n.velocity <= 127 and n.end > n.start >= 0
+        assert [p.stem for p in song.parts][:2] == ["drums", "bass"]
+    assert genres == set(GENRES)
+    assert meters == {"4/4", "3/4", "6/8", "12/8"}
+    assert modes == {"major", "minor"}
+    assert {"dist_guitar", "clean_guitar", "piano", "pad", "lead_voice"} <= roles
+
+
+def test_sung_line_follows_the_melody(singer_wav, tmp_path):
+    """WORLD resynthesis puts the singer's voice on the requested notes (f0 within a semitone)."""
+    if singer_wav is None:
+        pytest.skip("pyworld is not installed")
+    import pyworld as pw
+
+    from model.corpus import voice
+    from model.corpus.music import Note
+
+    cache = voice.analyse(singer_wav, tmp_path / "w.npz")
+    vm = voice.load(cache)
+    notes = [Note(60, 0.2, 0.7, 90), Note(64, 0.8, 1.3, 90), Note(67, 1.4, 1.9, 90)]
+    y = voice.sing(vm, notes, 2.2, 16000, np.random.default_rng(0), vibrato_semitones=0.0,
+                   scoop_semitones=0.0, keep_source_jitter=0.0, breaths=False)
+    assert y.shape == (int(2.2 * 16000),) and y.dtype == np.float32
+    f0, t = pw.dio(y.astype(np.float64), 16000, frame_period=5.0)
+    for n in notes:
+        sel = (t > n.start + 0.1) & (t < n.end - 0.05) & (f0 > 0)
+        assert sel.sum() > 10, f"note {n.pitch} was not sung"
+        semis = 12 * np.log2(np.median(f0[sel]) / 440) + 69
+        assert abs(semis - n.pitch) < 1.0
+    assert np.abs(y[int(2.0 * 16000):]).max() < 1e-3, "the rest after the last note should be silent"
+
+
+def test_cli_reports_bad_options_clearly(tmp_path, capsys):
+    from model.corpus.__main__ import main
+
+    rc = main(["build", "--out", str(tmp_path / "c"), "--songs", "2", "--min-seconds", "9", "--max-seconds", "3"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "9.0..3.0" in err
+    assert not (tmp_path / "c").exists(), "nothing should be written for a rejected command"
+
+
+def test_real_guitar_excerpt(tmp_path):
+    """A real recording excerpt comes back at the corpus rate and length, the loudest of the tries."""
+    from model.corpus.realaudio import RealTrack, read_excerpt
+
+    sr = 22050
+    t = np.arange(sr * 6) / sr
+    x = np.zeros((len(t), 2), dtype=np.float32)
+    x[sr * 4:, :] = 0.5 * np.sin(2 * np.pi * 220 * t[sr * 4:, None])  # only the last 2 s sound
+    path = tmp_path / "guitar.ogg"
+    sf.write(str(path), x, sr, format="OGG", subtype="VORBIS")
+    audio, start = read_excerpt(RealTrack(path, "test/guitar", "test"), 44100, 44100, np.random.default_rng(1), tries=40)
+    assert audio.shape == (2, 44100) and audio.dtype == np.float32
+    assert start > 2.5, "the loudest excerpt overlaps the sounding part"
+    assert np.sqrt(np.mean(audio ** 2)) > 0.05
