@@ -11,7 +11,8 @@ mode="${1:-run}"; shift || true
 run_pkgs=(libportaudio2 libsndfile1 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon0
           libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
           libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1)
-test_pkgs=(pulseaudio pulseaudio-utils libasound2-plugins)
+# tests: a PulseAudio null sink for real playback; libfluidsynth + a small GM soundfont for the corpus renderer
+test_pkgs=(pulseaudio pulseaudio-utils libasound2-plugins libfluidsynth3 timgm6mb-soundfont)
 want=("${run_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
 missing=()
