@@ -132,7 +132,10 @@ class PlayerPanel(QWidget):
         self.track = track
         self._pending = []
         mixer = self.mixer
-        mixer.load_track(track.samplerate, track.frames, list(track.sources), original=track.mixture)
+        # At the device's rate the lanes borrow the track's arrays (no copy of the song at open,
+        # regions land in the lanes as the track receives them); otherwise they are converted.
+        mixer.load_track(track.samplerate, track.frames, list(track.sources), original=track.mixture,
+                         stem_buffers=list(track.stems), share=True)
         if track.coverage:  # from the cache, or partly separated already
             for i, name in enumerate(track.sources):
                 mixer.set_lane(name, track.stems[i])
@@ -232,15 +235,10 @@ class PlayerPanel(QWidget):
         track = self.track
         if track is None:
             return
-        out_start = self.mixer.source_to_output_frames(start)
         for i, name in enumerate(track.sources):
-            if out_start > self.mixer.valid_frames(name) + 1:
-                # Separation restarted ahead of the playhead: the mixer plays lanes only up to a
-                # contiguous frontier, so make this lane whole once (zeros where not separated
-                # yet); later regions are then audible wherever they land.
-                self.mixer.set_lane(name, track.stems[i])
-            else:
-                self.mixer.write_region(name, start, track.stems[i, :, start:end])
+            # in place; a region past the lane's frontier (separation restarted ahead of the
+            # playhead) makes the lane playable throughout, silence where nothing is separated
+            self.mixer.write_region(name, start, track.stems[i, :, start:end])
             self.waveform.update_lane_region(name, start, track.stems[i, :, start:end])
 
     # -- transport ------------------------------------------------------------------------------
