@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self.confirm_close = True     # ask before quitting while a separation runs
 
         self.player = PlayerPanel(enable_audio=enable_audio, parent=self)
+        self.player.runner = self.runner
         self.queue = QueuePanel()
         self.se_view = SEView()
         self.log_view = LogView()

@@ -57,7 +57,7 @@ def same_memory(a: np.ndarray, b: np.ndarray) -> bool:
 def prepare_lanes(source_samplerate: int, total_frames: int, stems: Sequence[str], samplerate: int,
                   channels: int, original: np.ndarray | None = None,
                   stem_buffers: Sequence[np.ndarray] | None = None,
-                  share: bool = False) -> list["LaneBuffer"]:
+                  share: bool = False, original_later: bool = False) -> list["LaneBuffer"]:
     """Full-length lanes for a track of ``total_frames`` frames at ``source_samplerate``: an
     ``original`` lane (when given, ``(C, total_frames)``) then one per name in ``stems``.
 
@@ -67,6 +67,8 @@ def prepare_lanes(source_samplerate: int, total_frames: int, stems: Sequence[str
     are the buffers the caller writes separated regions into, so ``write_region`` with a block
     that is that very memory only advances the lane's frontier. The caller must not modify
     ``original`` while the lanes live. Otherwise lanes get their own (zeroed) buffers.
+    ``original_later``: make a silent ``original`` lane now (no ``original`` given) that is filled
+    later with ``LaneBuffer.swap`` (e.g. once a worker has resampled the song).
     Pure numpy: safe to call in a worker thread."""
     out_frames = (int(total_frames) if source_samplerate == samplerate
                   else int(round(total_frames * samplerate / source_samplerate)))
@@ -77,7 +79,9 @@ def prepare_lanes(source_samplerate: int, total_frames: int, stems: Sequence[str
                 and a.shape == (channels, out_frames) and a.flags.c_contiguous)
 
     lanes: list[LaneBuffer] = []
-    if original is not None:
+    if original_later and original is None:
+        lanes.append(LaneBuffer(ORIGINAL, np.zeros((channels, out_frames), np.float32), 0))
+    elif original is not None:
         if borrowable(original):
             lanes.append(LaneBuffer(ORIGINAL, original, out_frames, borrowed=True))
         else:
@@ -126,6 +130,18 @@ class LaneBuffer:
             self.borrowed = False
         else:
             self.samples[...] = data
+        self.valid_frames = self.samples.shape[1]
+
+    def swap(self, samples: np.ndarray) -> None:
+        """Replace the whole lane by ``samples`` (already at the output rate, the lane's shape),
+        taking the array itself (no copy): the audio thread sees the old or the new one whole."""
+        if samples.shape != self.samples.shape or samples.dtype != np.float32:
+            raise ValueError(f"lane {self.name!r} needs float32 {self.samples.shape}, got "
+                             f"{samples.dtype} {samples.shape}")
+        self.valid_frames = 0
+        self._stream = None
+        self.samples = np.ascontiguousarray(samples)
+        self.borrowed = False
         self.valid_frames = self.samples.shape[1]
 
     def write(self, start_frame: int, block: np.ndarray, source_samplerate: int, samplerate: int,

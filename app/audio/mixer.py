@@ -173,20 +173,23 @@ class StemMixer:
     # ------------------------------------------------------------------ track setup (GUI thread)
     def load_track(self, source_samplerate: int, total_frames: int, stems: Sequence[str],
                    original: np.ndarray | None = None, *,
-                   stem_buffers: Sequence[np.ndarray] | None = None, share: bool = False) -> None:
+                   stem_buffers: Sequence[np.ndarray] | None = None, share: bool = False,
+                   original_later: bool = False) -> None:
         """Replace the lanes: an ``original`` lane (if given, ``(C, total_frames)`` at
         ``source_samplerate``) and empty full-length stem lanes named ``stems`` that fill in via
         ``write_region`` / ``set_lane``. Stops playback and moves the cursor to 0.
 
         ``share=True`` lets lanes borrow ``original`` and ``stem_buffers`` (one zero-initialised
         ``(C, total_frames)`` float32 array per stem that the caller writes regions into) when
-        they need no conversion, instead of copying them: see ``app.audio.lanes.prepare_lanes``."""
+        they need no conversion, instead of copying them: see ``app.audio.lanes.prepare_lanes``.
+        ``original_later``: a silent original lane now, filled by ``set_lane_prepared`` (when
+        converting the song would take too long for the caller's thread)."""
         if total_frames <= 0:
             raise ValueError("a track needs at least one frame")
         out_frames = self.source_to_output_frames(total_frames, source_samplerate)
         lanes = prepare_lanes(source_samplerate, total_frames, stems, self.samplerate,
                               self.channels, original=original, stem_buffers=stem_buffers,
-                              share=share)
+                              share=share, original_later=original_later)
         track = _Track(lanes, out_frames, int(source_samplerate), self.channels,
                        self.max_block_frames)
         n = len(lanes)
@@ -211,6 +214,12 @@ class StemMixer:
             return
         lane.fill(prepare_lane(samples, track.source_samplerate, self.samplerate, self.channels,
                                track.total_frames))
+
+    def set_lane_prepared(self, name: str, samples: np.ndarray) -> None:
+        """Fill a whole lane with ``samples (channels, frames)`` already at the output rate, e.g.
+        made by ``app.audio.lanes.prepare_lane`` in a worker; the array is taken, not copied."""
+        _track, lane = self._lane(name)
+        lane.swap(samples)
 
     def write_region(self, name: str, start_frame: int, block: np.ndarray) -> None:
         """Write ``block (C, n)`` (source rate) at source frame ``start_frame`` of lane ``name`` and
