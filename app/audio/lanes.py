@@ -1,11 +1,12 @@
 """Lane storage for the mixer: full-length ``(channels, frames)`` float32 buffers at the output rate,
-filled whole or region by region, resampled from the stems' rate once, outside the audio callback.
+allocated once per track and filled whole or region by region in place, resampled from the stems'
+rate once, outside the audio callback. At the output rate lanes can borrow the track's own arrays
+(``prepare_lanes(share=True)``), so nothing is copied between the separation and the speakers.
 """
 
 from __future__ import annotations
 
 import logging
-
 from typing import Sequence
 
 import numpy as np

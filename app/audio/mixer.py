@@ -16,8 +16,10 @@ request tuples (seek ``(generation, frame)``, transport ``(generation, playing)`
 reference. The audio thread only reads those references, owns the cursor and the current ramp
 state, and writes levels into preallocated arrays. ``render`` allocates no arrays, takes no locks,
 logs nothing and emits nothing. Progressive separation writes regions into preallocated
-full-length lane buffers (``write_region``), then advances the lane's "valid up to" frame;
-stems play silence beyond it.
+full-length lane buffers (``write_region``; in place, or nothing at all when the lane borrows the
+track's array), then advances the lane's "valid up to" frame; stems play silence beyond it. A
+region past that frontier (a separation restarted ahead of the playhead) makes the lane playable
+throughout: its buffer is silence wherever nothing has been separated yet.
 """
 
 from __future__ import annotations
