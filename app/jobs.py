@@ -150,6 +150,10 @@ class SeparationRequest:
     end_frame: int | None = None
     collect_se: bool = True
     torch_threads: int | None = None
+    #: optional (S, C, frames) float32 array (the track's stems) that finished regions are written
+    #: into here, in the worker, so the GUI thread only records them; `region` then carries views
+    #: of it. None: regions are emitted as copies.
+    out: np.ndarray | None = None
 
 
 @dataclass
@@ -190,13 +194,15 @@ class SeparationJob(Job):
 
         def on_region(start_frame: int, block: np.ndarray) -> None:
             self.frontier_frame = int(start_frame) + int(block.shape[-1])
-            self.signals.region.emit(int(start_frame), np.array(block, dtype=np.float32, copy=True))
+            if req.out is None:  # a view of separate()'s own buffer: copy it to keep it
+                block = np.array(block, dtype=np.float32, copy=True)
+            self.signals.region.emit(int(start_frame), block)
 
         result = separate(
             req.mixture, model, device=req.device, shifts=req.shifts, overlap=req.overlap,
             segment_seconds=req.segment_seconds, start_frame=req.start_frame,
             end_frame=req.end_frame, progress=self.signals.progress.emit,
-            cancel=self.cancel_event, on_region=on_region, collect_se=req.collect_se)
+            cancel=self.cancel_event, on_region=on_region, collect_se=req.collect_se, out=req.out)
         return SeparationOutcome(req, result, time.perf_counter() - t0)
 
 

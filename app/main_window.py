@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout,
 
 from .dialogs.about_dialog import AboutDialog
 from .dialogs.export_dialog import ExportDialog
+from .gc_pauses import freeze_startup_objects
 from .jobs import FunctionJob, JobRunner
 from .player_panel import PlayerPanel
 from .queue_panel import QueuePanel
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.confirm_close = True     # ask before quitting while a separation runs
 
         self.player = PlayerPanel(enable_audio=enable_audio, parent=self)
+        self.player.runner = self.runner
         self.queue = QueuePanel()
         self.se_view = SEView()
         self.log_view = LogView()
@@ -451,6 +453,8 @@ class MainWindow(QMainWindow):
         AboutDialog(self.session.last_device_text, self).exec()
 
     def _load_devices(self) -> None:
+        freeze_startup_objects()   # the window is up (and again once torch is imported, below)
+
         def devices(cancel: threading.Event) -> list[Any]:
             from model.devices import list_devices
 
@@ -458,6 +462,7 @@ class MainWindow(QMainWindow):
 
         job = FunctionJob("listing devices", devices)
         job.signals.finished.connect(self.device_picker.set_devices)
+        job.signals.done.connect(freeze_startup_objects)
         self.runner.start(job)
         self.load_models()
 

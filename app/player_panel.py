@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .audio.mixer import ORIGINAL, StemMixer
 from .audio.player import Player
+from .jobs import JobRunner
 from .track import Track
 from .widgets.envelope import EnvelopePyramid
 from .widgets.stem_lane import StemLaneControls, bind_to_mixer
@@ -42,11 +43,14 @@ class PlayerPanel(QWidget):
 
     seeked = Signal(int)
     selection_changed = Signal(object)
+    lanes_ready = Signal()   # lanes converted in a worker have been swapped into the mixer
 
     def __init__(self, enable_audio: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("playerPanel")
         self.track: Track | None = None
+        self.runner: JobRunner | None = None   # set by the window: lane conversion in a worker
+        self._lanes_generation = 0
         self.drag_paths: Callable[[str], list[str]] | None = None
         self.enable_audio = enable_audio
         self.audio = Player(44100)       # opened in open_audio(); without it the mixer still works
@@ -131,11 +135,7 @@ class PlayerPanel(QWidget):
         """Show and play `track` (lanes for the original and each stem)."""
         self.track = track
         self._pending = []
-        mixer = self.mixer
-        mixer.load_track(track.samplerate, track.frames, list(track.sources), original=track.mixture)
-        if track.coverage:  # from the cache, or partly separated already
-            for i, name in enumerate(track.sources):
-                mixer.set_lane(name, track.stems[i])
+        self._load_lanes(track)
         self._selection = None
         self.transport.loop_button.setChecked(False)
         envelopes = track.envelopes or {}
@@ -151,6 +151,52 @@ class PlayerPanel(QWidget):
         self._build_lane_controls(track)
         self.transport.set_duration(track.duration_seconds)
         self.selection_changed.emit(None)
+
+    def _load_lanes(self, track: Track) -> None:
+        """Mixer lanes for `track`. At the device's rate they borrow the track's arrays (no copy
+        of the song; regions land in the lanes as the track receives them). At another rate the
+        song (and complete stems) are resampled in a worker when `runner` is set, and swapped in
+        when ready (the original lane is silent for that moment); partly separated stems are
+        converted here, as regions that arrive meanwhile must not be lost."""
+        mixer = self.mixer
+        self._lanes_generation += 1
+        convert = mixer.samplerate != track.samplerate or mixer.channels != track.channels
+        in_worker = convert and self.runner is not None
+        mixer.load_track(track.samplerate, track.frames, list(track.sources),
+                         original=None if in_worker else track.mixture,
+                         stem_buffers=list(track.stems), share=True, original_later=in_worker)
+        later = [ORIGINAL] if in_worker else []
+        for i, name in enumerate(track.sources):
+            if track.complete and in_worker:
+                later.append(name)
+            elif track.coverage:  # from the cache, or partly separated already
+                mixer.set_lane(name, track.stems[i])
+        if later:
+            self._prepare_lanes_in_worker(track, later)
+
+    def _prepare_lanes_in_worker(self, track: Track, names: list[str]) -> None:
+        from .audio.lanes import prepare_lane
+        from .jobs import FunctionJob
+
+        mixer, generation = self.mixer, self._lanes_generation
+        rate, channels, frames = mixer.samplerate, mixer.channels, mixer.duration_frames
+        sources = {ORIGINAL: track.mixture, **track.stems_dict()}
+
+        def prepare(cancel) -> dict:
+            return {name: prepare_lane(sources[name], track.samplerate, rate, channels, frames)
+                    for name in names if not cancel.is_set()}
+
+        job = FunctionJob("preparing playback lanes", prepare)
+        job.signals.finished.connect(
+            lambda lanes, g=generation, r=rate: self._lanes_prepared(g, r, lanes))
+        self.runner.start(job)
+
+    def _lanes_prepared(self, generation: int, rate: int, lanes: dict) -> None:
+        if generation != self._lanes_generation or rate != self.mixer.samplerate:
+            return  # another track (or device rate) since
+        for name, samples in lanes.items():
+            self.mixer.set_lane_prepared(name, samples)
+        self.lanes_ready.emit()
 
     def _build_lane_controls(self, track: Track) -> None:
         for lane in [*self.lanes.values(), *self.lanes_extra]:
@@ -232,15 +278,10 @@ class PlayerPanel(QWidget):
         track = self.track
         if track is None:
             return
-        out_start = self.mixer.source_to_output_frames(start)
         for i, name in enumerate(track.sources):
-            if out_start > self.mixer.valid_frames(name) + 1:
-                # Separation restarted ahead of the playhead: the mixer plays lanes only up to a
-                # contiguous frontier, so make this lane whole once (zeros where not separated
-                # yet); later regions are then audible wherever they land.
-                self.mixer.set_lane(name, track.stems[i])
-            else:
-                self.mixer.write_region(name, start, track.stems[i, :, start:end])
+            # in place; a region past the lane's frontier (separation restarted ahead of the
+            # playhead) makes the lane playable throughout, silence where nothing is separated
+            self.mixer.write_region(name, start, track.stems[i, :, start:end])
             self.waveform.update_lane_region(name, start, track.stems[i, :, start:end])
 
     # -- transport ------------------------------------------------------------------------------

@@ -286,10 +286,14 @@ class SeparationSession(QObject):
                 self.track_opened.emit(track)
         track.quality_id = qid
         track.model_name = self.model.name
+        # the worker writes regions straight into the track (the GUI thread only records them)
+        card = getattr(self.model, "card", None)
+        sources = tuple(getattr(getattr(card, "config", None), "sources", ()) or ())
+        out = track.stems if sources == tuple(track.sources) else None
         request = SeparationRequest(
             mixture=track.mixture, weights_path=self.model.weights_path, model_name=self.model.name,
             device=self.settings.get("device"), start_frame=start, end_frame=end,
-            collect_se=True, **quality)
+            collect_se=True, out=out, **quality)
         job = SeparationJob(request, self.models)
         self.job, self._job_item, self._job_track = job, item, track
         self._restart_after_cancel = False

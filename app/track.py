@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from app.audio.lanes import same_memory
 from model.config import SOURCES
 
 logger = logging.getLogger(__name__)
@@ -88,12 +89,15 @@ class Track:
 
     # -- progressive filling -----------------------------------------------------------------
     def write_region(self, start_frame: int, block: np.ndarray) -> tuple[int, int]:
-        """Copy a finished block (S, C, n) into the stems at `start_frame`; returns the frame range."""
+        """Copy a finished block (S, C, n) into the stems at `start_frame` (nothing to copy when it
+        is that part of the stems already: a job wrote it there); returns the frame range."""
         start = max(0, int(start_frame))
         end = min(self.frames, start + int(block.shape[-1]))
         if end <= start:
             return start, start
-        self.stems[:, :, start:end] = block[:, :, : end - start]
+        target, src = self.stems[:, :, start:end], block[:, :, : end - start]
+        if not same_memory(target, src):
+            target[...] = src
         self.coverage = merge_interval(self.coverage, start, end)
         return start, end
 

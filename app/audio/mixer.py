@@ -16,8 +16,10 @@ request tuples (seek ``(generation, frame)``, transport ``(generation, playing)`
 reference. The audio thread only reads those references, owns the cursor and the current ramp
 state, and writes levels into preallocated arrays. ``render`` allocates no arrays, takes no locks,
 logs nothing and emits nothing. Progressive separation writes regions into preallocated
-full-length lane buffers (``write_region``), then advances the lane's "valid up to" frame;
-stems play silence beyond it.
+full-length lane buffers (``write_region``; in place, or nothing at all when the lane borrows the
+track's array), then advances the lane's "valid up to" frame; stems play silence beyond it. A
+region past that frontier (a separation restarted ahead of the playhead) makes the lane playable
+throughout: its buffer is silence wherever nothing has been separated yet.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from app.audio.lanes import LaneBuffer, match_channels, prepare_lane
+from app.audio.lanes import (ORIGINAL, LaneBuffer, match_channels, prepare_lane, prepare_lanes,
+                             same_memory)
 
 logger = logging.getLogger(__name__)
 
-ORIGINAL = "original"
 MIN_GAIN_DB = -96.0  # at or below this a lane is silent
 
 
@@ -172,21 +174,24 @@ class StemMixer:
 
     # ------------------------------------------------------------------ track setup (GUI thread)
     def load_track(self, source_samplerate: int, total_frames: int, stems: Sequence[str],
-                   original: np.ndarray | None = None) -> None:
+                   original: np.ndarray | None = None, *,
+                   stem_buffers: Sequence[np.ndarray] | None = None, share: bool = False,
+                   original_later: bool = False) -> None:
         """Replace the lanes: an ``original`` lane (if given, ``(C, total_frames)`` at
         ``source_samplerate``) and empty full-length stem lanes named ``stems`` that fill in via
-        ``write_region`` / ``set_lane``. Stops playback and moves the cursor to 0."""
+        ``write_region`` / ``set_lane``. Stops playback and moves the cursor to 0.
+
+        ``share=True`` lets lanes borrow ``original`` and ``stem_buffers`` (one zero-initialised
+        ``(C, total_frames)`` float32 array per stem that the caller writes regions into) when
+        they need no conversion, instead of copying them: see ``app.audio.lanes.prepare_lanes``.
+        ``original_later``: a silent original lane now, filled by ``set_lane_prepared`` (when
+        converting the song would take too long for the caller's thread)."""
         if total_frames <= 0:
             raise ValueError("a track needs at least one frame")
         out_frames = self.source_to_output_frames(total_frames, source_samplerate)
-        lanes: list[LaneBuffer] = []
-        if original is not None:
-            lanes.append(LaneBuffer(ORIGINAL, prepare_lane(
-                original, source_samplerate, self.samplerate, self.channels, out_frames), out_frames))
-        for name in stems:
-            if name == ORIGINAL or name in (lane.name for lane in lanes):
-                raise ValueError(f"duplicate or reserved lane name {name!r}")
-            lanes.append(LaneBuffer(name, np.zeros((self.channels, out_frames), np.float32), 0))
+        lanes = prepare_lanes(source_samplerate, total_frames, stems, self.samplerate,
+                              self.channels, original=original, stem_buffers=stem_buffers,
+                              share=share, original_later=original_later)
         track = _Track(lanes, out_frames, int(source_samplerate), self.channels,
                        self.max_block_frames)
         n = len(lanes)
@@ -206,8 +211,17 @@ class StemMixer:
     def set_lane(self, name: str, samples: np.ndarray) -> None:
         """Fill a whole lane at once (e.g. from the cache): ``samples (C, frames)`` at the source rate."""
         track, lane = self._lane(name)
+        if same_memory(lane.samples, np.asarray(samples)):  # a borrowed buffer that holds it
+            lane.fill(lane.samples)
+            return
         lane.fill(prepare_lane(samples, track.source_samplerate, self.samplerate, self.channels,
                                track.total_frames))
+
+    def set_lane_prepared(self, name: str, samples: np.ndarray) -> None:
+        """Fill a whole lane with ``samples (channels, frames)`` already at the output rate, e.g.
+        made by ``app.audio.lanes.prepare_lane`` in a worker; the array is taken, not copied."""
+        _track, lane = self._lane(name)
+        lane.swap(samples)
 
     def write_region(self, name: str, start_frame: int, block: np.ndarray) -> None:
         """Write ``block (C, n)`` (source rate) at source frame ``start_frame`` of lane ``name`` and

@@ -6,7 +6,11 @@
   around the mouse, Shift+wheel / horizontal wheel scrolls, middle-drag pans.
 - Shift+drag selects an A-B loop (``loopChanged(start, end)``), its edges can be dragged, a
   right-click clears it (``loopCleared``).
-- Lanes being separated fill in region by region (``update_lane_region``).
+- Lanes being separated fill in region by region (``update_lane_region``): the envelope takes the
+  region at once, the redraw (visible range only) and the "not separated yet" shading follow at most
+  ``REDRAW_HZ`` times a second, whatever the rate regions arrive at.
+- The playhead and the shading are plain C++ graphics items (no Python ``paint``), so a repaint
+  while a separation streams in costs little on the GUI thread.
 Frames are track frames at ``samplerate``; the x axis is in seconds.
 """
 
@@ -23,6 +27,8 @@ import pyqtgraph as pg  # noqa: E402
 from app.widgets.envelope import EnvelopePyramid
 
 logger = logging.getLogger(__name__)
+
+REDRAW_HZ = 25  # progressive updates are drawn at most this often
 
 LANE_COLORS = {
     "original": "#b0b7c3", "drums": "#f2a541", "bass": "#5fb3f6",
@@ -83,14 +89,46 @@ class _LaneViewBox(pg.ViewBox):
             self._view.zoom(0.8 ** (delta / 120), self.mapSceneToView(ev.scenePos()).x())
 
 
+class _Playhead(QtWidgets.QGraphicsLineItem):
+    """A vertical line across the lane at x seconds (painted by Qt, cosmetic 1 px pen)."""
+
+    def __init__(self, x: float, color: str) -> None:
+        super().__init__(0.0, -2.0, 0.0, 2.0)
+        pen = pg.mkPen(color, width=1)
+        pen.setCosmetic(True)
+        self.setPen(pen)
+        self.setPos(x)
+
+    def setPos(self, x: float) -> None:  # noqa: N802 - Qt naming
+        if x != self.pos().x():
+            super().setPos(float(x), 0.0)
+
+    def value(self) -> float:
+        return float(self.pos().x())
+
+
+class _Shade(QtWidgets.QGraphicsRectItem):
+    """Translucent band over [x0, x1) seconds, the lane's full height (painted by Qt)."""
+
+    def __init__(self, brush) -> None:
+        super().__init__(0.0, -2.0, 0.0, 4.0)
+        self.setBrush(brush)
+        self.setPen(pg.mkPen(None))
+
+    def set_span(self, x0: float, x1: float) -> None:
+        rect = QtCore.QRectF(x0, -2.0, max(0.0, x1 - x0), 4.0)
+        if rect != self.rect():
+            self.setRect(rect)
+
+
 @dataclass
 class _Lane:
     name: str
     plot: pg.PlotItem
     curve: pg.PlotCurveItem
-    playhead: pg.InfiniteLine
+    playhead: _Playhead
     region: pg.LinearRegionItem
-    pending: pg.LinearRegionItem  # shading over the part not separated yet
+    pending: _Shade  # shading over the part not separated yet
     envelope: EnvelopePyramid | None = None
     level: int = 0
 
@@ -111,6 +149,12 @@ class WaveformView(QtWidgets.QWidget):
         self._loop: tuple[int, int] | None = None
         self._syncing = False
         self._playhead_frame = 0
+        self._dirty_curves: set[str] = set()   # lanes with visible regions not drawn yet
+        self._dirty_shading: set[str] = set()  # lanes whose separated frontier may have moved
+        self._redraw_timer = QtCore.QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(int(1000 / REDRAW_HZ))
+        self._redraw_timer.timeout.connect(self.flush_redraw)
         self._graphics = pg.GraphicsLayoutWidget()
         self._graphics.setBackground("#1e2127")
         self._graphics.ci.layout.setSpacing(2)
@@ -125,6 +169,9 @@ class WaveformView(QtWidgets.QWidget):
         """Start over for a track of ``total_frames`` frames at ``samplerate`` Hz (no lanes)."""
         self._graphics.clear()
         self._lanes.clear()
+        self._dirty_curves.clear()
+        self._dirty_shading.clear()
+        self._redraw_timer.stop()
         self._loop = None
         self.samplerate = int(samplerate)
         self.total_frames = int(total_frames)
@@ -157,8 +204,7 @@ class WaveformView(QtWidgets.QWidget):
         vb.setLimits(xMin=0.0, xMax=duration, minXRange=32 / self.samplerate, yMin=-1.05, yMax=1.05)
         curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), skipFiniteCheck=True)
         plot.addItem(curve)
-        pending = pg.LinearRegionItem(values=(0, 0), movable=False,
-                                      brush=pg.mkBrush(255, 255, 255, 18), pen=pg.mkPen(None))
+        pending = _Shade(pg.mkBrush(255, 255, 255, 18))
         pending.setZValue(-10)
         plot.addItem(pending, ignoreBounds=True)
         region = pg.LinearRegionItem(values=(0, 0), brush=pg.mkBrush(80, 160, 255, 50),
@@ -168,8 +214,7 @@ class WaveformView(QtWidgets.QWidget):
         plot.addItem(region, ignoreBounds=True)
         region.sigRegionChanged.connect(lambda r, n=name: self._region_moved(n))
         region.sigRegionChangeFinished.connect(lambda r: self._region_finished())
-        playhead = pg.InfiniteLine(pos=self._playhead_frame / self.samplerate, angle=90,
-                                   movable=False, pen=pg.mkPen("#ffffff", width=1))
+        playhead = _Playhead(self._playhead_frame / self.samplerate, "#ffffff")
         playhead.setZValue(10)
         plot.addItem(playhead, ignoreBounds=True)
         label = pg.TextItem(name, color=color, anchor=(0, 0), fill=pg.mkBrush(30, 33, 39, 190))
@@ -196,19 +241,37 @@ class WaveformView(QtWidgets.QWidget):
 
     def update_lane_region(self, name: str, start_frame: int, block: np.ndarray) -> None:
         """Fold a newly separated region ``block (channels, n)`` at ``start_frame`` into lane
-        ``name`` and redraw it if visible."""
+        ``name``; the lane is redrawn (if the region is visible) and its shading moved by the next
+        coalesced redraw (within 1/REDRAW_HZ s, or at once by ``flush_redraw``)."""
         lane = self._lane(name)
         lane.envelope.update(start_frame, block)
-        self._update_pending(lane)
         x0, x1 = self.visible_range()
-        if start_frame < x1 and start_frame + block.shape[-1] > x0:
-            self._refresh([name])
+        visible = start_frame < x1 and start_frame + block.shape[-1] > x0
+        self._dirty_shading.add(name)
+        if visible:
+            self._dirty_curves.add(name)
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def flush_redraw(self) -> None:
+        """Draw what ``update_lane_region`` has folded in since the last redraw."""
+        self._redraw_timer.stop()
+        shading, self._dirty_shading = self._dirty_shading, set()
+        curves, self._dirty_curves = self._dirty_curves, set()
+        for name in shading:
+            if name in self._lanes:
+                self._update_pending(self._lanes[name])
+        curves = [n for n in self._lanes if n in curves]
+        if curves:
+            self._refresh(curves)
 
     def set_lane_samples(self, name: str, samples: np.ndarray,
                          envelope: EnvelopePyramid | None = None) -> None:
         """Replace a lane's content with the whole ``samples (channels, frames)``."""
         lane = self._lane(name)
         lane.envelope = envelope or EnvelopePyramid.from_samples(samples)
+        self._dirty_curves.discard(name)
+        self._dirty_shading.discard(name)
         self._update_pending(lane)
         self._refresh([name])
 
@@ -219,10 +282,12 @@ class WaveformView(QtWidgets.QWidget):
 
     def lane_level(self, name: str) -> int:
         """Pyramid level drawn for lane ``name`` at the current zoom (-1 = raw samples)."""
+        self.flush_redraw()
         return self._lane(name).level
 
     def lane_points(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """The (x seconds, y) points lane ``name`` currently draws."""
+        """The (x seconds, y) points lane ``name`` draws (including regions not drawn yet)."""
+        self.flush_redraw()
         x, y = self._lane(name).curve.getData()
         return (np.zeros(0), np.zeros(0)) if x is None else (x, y)
 
@@ -321,7 +386,7 @@ class WaveformView(QtWidgets.QWidget):
 
     def _update_pending(self, lane: _Lane) -> None:
         filled = lane.envelope.filled_frames
-        lane.pending.setRegion((filled / self.samplerate, self.total_frames / self.samplerate))
+        lane.pending.set_span(filled / self.samplerate, self.total_frames / self.samplerate)
         lane.pending.setVisible(filled < self.total_frames)
 
     def _seek_to_x(self, x_seconds: float) -> None:
