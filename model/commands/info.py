@@ -91,10 +91,7 @@ def _model_lines() -> list[str]:
         out.append(f"      file: {item.weights_path}")
         if card.description:
             out.append(f"      {card.description}")
-        if card.metrics:
-            metrics = ", ".join(f"{k} {v:.2f}" if isinstance(v, (int, float)) else f"{k} {v}"
-                                for k, v in sorted(card.metrics.items()))
-            out.append(f"      metrics: {metrics}")
+        out.extend(f"      {line}" for line in _metric_lines(card.metrics))
         steps = card.training.get("steps") if isinstance(card.training, dict) else None
         if steps is not None or card.created:
             out.append(f"      created {card.created}" + (f", {steps} training steps" if steps is not None else ""))
@@ -114,3 +111,26 @@ def run(args: argparse.Namespace) -> int:
         for line in _model_lines():
             print(line)
     return 0
+
+
+def _metric_lines(metrics: dict) -> list[str]:
+    """One line per measurement in a card: plain numbers, and per-stem SDR of each evaluation.
+
+    Evaluations (cards made by packaging/bundle_model.py) hold `medians[method][stem]["sdr"]`;
+    validation records hold `sdr[stem]`. Anything else (notes, per-song rows) stays in the card.
+    """
+    lines = []
+    plain = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    if plain:
+        lines.append("metrics: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(plain.items())))
+    for label, value in sorted(metrics.items()):
+        if not isinstance(value, dict):
+            continue
+        per_stem = value.get("medians", {}).get("model") or value.get("sdr")
+        if not isinstance(per_stem, dict):
+            continue
+        sdr = {stem: (v.get("sdr") if isinstance(v, dict) else v) for stem, v in per_stem.items()}
+        text = ", ".join(f"{stem} {v:.2f}" for stem, v in sdr.items() if isinstance(v, (int, float)))
+        if text:
+            lines.append(f"SDR dB ({label}): {text}")
+    return lines
