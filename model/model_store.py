@@ -56,6 +56,11 @@ def user_models_dir() -> Path:
 
 
 def bundled_models_dir() -> Path:
+    """Models shipped with the program: resources/models, or $STEMDECK_BUNDLED_MODELS when set
+    (a packager's system-wide folder; tests point it at an empty one)."""
+    env = os.environ.get("STEMDECK_BUNDLED_MODELS")
+    if env:
+        return Path(env)
     frozen_root = getattr(sys, "_MEIPASS", None)
     root = Path(frozen_root) if frozen_root else Path(__file__).resolve().parents[1]
     return root / "resources" / "models"

@@ -50,8 +50,10 @@ def stemdeck_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def empty_home(tmp_path, monkeypatch) -> Path:
+    """STEMDECK_HOME in tmp_path and no bundled models: a machine with no model installed."""
     home = tmp_path / "home"
     monkeypatch.setenv("STEMDECK_HOME", str(home))
+    monkeypatch.setenv("STEMDECK_BUNDLED_MODELS", str(tmp_path / "no-bundled-models"))
     return home
 
 

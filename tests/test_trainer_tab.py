@@ -387,6 +387,7 @@ def test_real_short_run_checks_trains_compares_and_installs(qtbot, tmp_path: Pat
 
     home = tmp_path / "home"
     monkeypatch.setenv("STEMDECK_HOME", str(home))
+    monkeypatch.setenv("STEMDECK_BUNDLED_MODELS", str(tmp_path / "no-bundled-models"))  # child too
     # an installed tiny "base" model to fine-tune (the bundled one is far too big for a test)
     torch.manual_seed(0)
     base = UnetSEBiSRU(tiny_config())
