@@ -88,6 +88,7 @@ def ensure_model(tmp: Path, requested: str | None) -> tuple[str | None, bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--song", type=Path)
+    parser.add_argument("--compare", type=Path, help="a second song separated first, for the SE comparison")
     parser.add_argument("--model")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
     parser.add_argument("--size", default="1400x1000")
@@ -117,8 +118,10 @@ def main() -> int:
     loop = QEventLoop()
     window.session.track_completed.connect(lambda _t: QTimer.singleShot(300, loop.quit))
     window.session.error.connect(lambda title, msg: (print(f"{title}: {msg}"), loop.quit()))
-    if args.song is None:  # a second song first, so the SE comparison (Fig. 4.4) has a partner
-        other = demo_song(tmp / "Other Song.wav", seconds=12.0, seed=11, tempo=92.0)
+    # a second song first, so the SE comparison (Fig. 4.4) has a partner
+    other = args.compare or (demo_song(tmp / "Other Song.wav", seconds=12.0, seed=11, tempo=92.0)
+                             if args.song is None else None)
+    if other is not None:
         window.open_paths([other])
         QTimer.singleShot(600_000, loop.quit)
         loop.exec()

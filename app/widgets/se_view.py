@@ -170,8 +170,11 @@ class SEView(QWidget):
             acts, times = acts[order], np.asarray(times)[order]
         self.time_img.setImage(acts.T, levels=(0.0, 1.0))
         if times is not None and len(times) == acts.shape[0] and len(times) > 1:
-            step = float(times[1] - times[0]) or 1.0
-            self.time_img.setRect(float(times[0]), 0.0, step * acts.shape[0], float(acts.shape[1]))
+            # one column per segment, centred on its time: spans first - step/2 .. last + step/2
+            # (the engine pulls the last segment back to the track end, so steps are not all equal)
+            span = float(times[-1] - times[0])
+            step = span / (acts.shape[0] - 1) if span > 0 else 1.0
+            self.time_img.setRect(float(times[0]) - step / 2, 0.0, span + step, float(acts.shape[1]))
         other = self.compare_box.currentData()
         if not other or other == self.current:  # pick any other song when there is one
             other = next((n for n in self.songs if n != self.current), "")
