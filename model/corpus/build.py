@@ -143,6 +143,8 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
         else:
             audio, program = render_part(part, sf_used, SAMPLERATE, frames)
             sf_name = sf_used.name
+        if not np.all(np.isfinite(audio)):  # seen for ~2-3 % of songs: say which part, not "would clip"
+            raise CorpusError(f"{name}: part {part.name!r} ({part.engine}) rendered non-finite samples")
         audio = apply_chain(audio, SAMPLERATE, chain)[:, :frames]
         if audio.shape[1] < frames:
             audio = np.pad(audio, ((0, 0), (0, frames - audio.shape[1])))

@@ -373,6 +373,9 @@ def formant_sing(notes: list[Note], duration_seconds: float, samplerate: int, rn
             ap[a - c:a] = 1.0
             f0[a - c:a] = 0.0
         prev_form = form
+    # WORLD takes the log of the envelope: an exact zero (a note's first frame, an underflowed
+    # consonant band) made it emit NaN for ~2-3 % of songs. -160 dB is silence, and finite.
+    np.maximum(sp, 1e-16, out=sp)
     y = pw.synthesize(np.ascontiguousarray(f0), np.ascontiguousarray(sp), np.ascontiguousarray(ap), fs, FRAME_PERIOD_MS)
     out = np.zeros(int(round(duration_seconds * samplerate)), dtype=np.float32)
     m = min(len(out), len(y))
