@@ -59,23 +59,12 @@ def main() -> int:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="stemdeck-bench-"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from gui_fixtures import install_untrained_tiny_model, make_song
+
     if args.model is None:
         os.environ["STEMDECK_HOME"] = str(tmp / "home")
-        import torch
-
-        from model.checkpoint import ModelCard, save_model
-        from model.config import tiny_config
-        from model.model_store import set_default_model, user_models_dir
-        from model.network import UnetSEBiSRU
-
-        config = tiny_config()
-        user_models_dir().mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(0)
-        save_model(UnetSEBiSRU(config), user_models_dir() / "bench-tiny.safetensors",
-                   ModelCard(name="bench-tiny", config=config, description="untrained benchmark model"))
-        set_default_model("bench-tiny")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from gui_fixtures import make_song
+        install_untrained_tiny_model("bench-tiny", "untrained benchmark model")
 
     from PySide6.QtWidgets import QApplication
 

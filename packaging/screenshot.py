@@ -68,20 +68,11 @@ def ensure_model(tmp: Path, requested: str | None) -> tuple[str | None, bool]:
         return None, False
     except ModelLoadError:
         pass
-    import torch
-
-    from model.checkpoint import ModelCard, save_model
-    from model.config import tiny_config
-    from model.model_store import set_default_model, user_models_dir
-    from model.network import UnetSEBiSRU
+    sys.path.insert(0, str(ROOT / "tests"))
+    from gui_fixtures import install_untrained_tiny_model
 
     os.environ["STEMDECK_HOME"] = str(tmp / "home")
-    config = tiny_config()
-    user_models_dir().mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    save_model(UnetSEBiSRU(config), user_models_dir() / "demo-untrained.safetensors",
-               ModelCard(name="demo-untrained", config=config, description="untrained, for screenshots"))
-    set_default_model("demo-untrained")
+    install_untrained_tiny_model("demo-untrained", "untrained, for screenshots")
     return None, True
 
 

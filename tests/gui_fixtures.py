@@ -24,9 +24,12 @@ def make_song(path: Path, seconds: float = 2.0, samplerate: int = SR) -> Path:
     return path
 
 
-@pytest.fixture
-def stemdeck_home(tmp_path, monkeypatch) -> Path:
-    """STEMDECK_HOME in tmp_path with an untrained tiny model installed as the default."""
+def install_untrained_tiny_model(name: str, description: str) -> None:
+    """Save an UNTRAINED tiny network into $STEMDECK_HOME/models as the default model.
+
+    For tests, benchmarks and screenshots that need some model but not a trained one; its card
+    says it is untrained. Shared by tests, benchmarks/bench_gui_stall.py and packaging/screenshot.py.
+    """
     import torch
 
     from model.checkpoint import ModelCard, save_model
@@ -34,17 +37,24 @@ def stemdeck_home(tmp_path, monkeypatch) -> Path:
     from model.model_store import set_default_model, user_models_dir
     from model.network import UnetSEBiSRU
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("STEMDECK_HOME", str(home))
     torch.manual_seed(0)
-    torch.set_num_threads(1)
     config = tiny_config()
-    net = UnetSEBiSRU(config)
     folder = user_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    save_model(net, folder / "tiny.safetensors",
-               ModelCard(name="tiny", config=config, description="untrained test model"))
-    set_default_model("tiny")
+    save_model(UnetSEBiSRU(config), folder / f"{name}.safetensors",
+               ModelCard(name=name, config=config, description=description))
+    set_default_model(name)
+
+
+@pytest.fixture
+def stemdeck_home(tmp_path, monkeypatch) -> Path:
+    """STEMDECK_HOME in tmp_path with an untrained tiny model installed as the default."""
+    import torch
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("STEMDECK_HOME", str(home))
+    torch.set_num_threads(1)
+    install_untrained_tiny_model("tiny", "untrained test model")
     return home
 
 
