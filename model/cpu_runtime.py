@@ -7,8 +7,9 @@ segment. Measured on the 2-core project VM: 46 MB `torch.empty(...).fill_()` 67 
 a channels=32 forward of one 8 s window 0.87 -> 0.72 s of CPU. `keep_freed_memory()` raises the
 mmap and trim thresholds so freed blocks stay in the heap and are reused, and keeps one malloc
 arena for all threads (so concurrent segment workers reuse each other's freed blocks); `release_freed_memory()`
-(`malloc_trim`) hands the unused heap back to the system afterwards, so an idle GUI does not keep
-a separation's peak. Only glibc (Linux) is touched; elsewhere both calls do nothing. Opt out with
+(`malloc_trim`) hands the unused heap back to the system after each batch of concurrent segments
+(their interleaved allocations fragment the shared heap) and after a separation, so an idle GUI does
+not keep a separation's peak. Only glibc (Linux) is touched; elsewhere both calls do nothing. Opt out with
 the environment variable STEMDECK_MALLOC_TUNING=0.
 """
 

@@ -42,6 +42,8 @@ class SE1d(nn.Module):
         s = self.excitation(v)
         if self.sink is not None:
             self.sink.append(s.detach().float().cpu().numpy())
+        if not torch.is_grad_enabled():  # inference: scale in place, no extra activation-sized copy
+            return v.mul_(s.unsqueeze(-1))
         return v * s.unsqueeze(-1)
 
     @property

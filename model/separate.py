@@ -389,6 +389,12 @@ def separate(
                 if collect_se:
                     se_times.append((a + seg / 2) / samplerate)
             state["max_capacity"] = max(state["max_capacity"], acc.capacity)
+            if workers is not None:
+                # concurrent workers interleave their activations in one malloc heap, which
+                # fragments: freed pages pile up and the resident set crept up with the track
+                # (measured 626 -> 784 MB working memory, 1 -> 10 min). Handing the free pages
+                # back after each batch keeps it at one batch's peak, for ~10 % more wall time.
+                release_freed_memory()
             i += len(chunk)
             if progress is not None:
                 done = state["done"] + i

@@ -237,3 +237,19 @@ def test_output_stays_aligned_with_input_whatever_the_padding(resample):
         long = model(embedded)[..., offset: offset + length]
     middle = slice(length // 2 - 500, length // 2 + 500)
     torch.testing.assert_close(long[..., middle], short[..., middle], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("overrides", [dict(), dict(resample=True), dict(norm="batch"), dict(attention="none")],
+                         ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_inference_updates_in_place_without_changing_results_or_the_input(overrides):
+    """Without autograd the network reuses activation buffers (ReLU, SE scaling, skip sums in
+    place): the result must equal the graph-recording forward and leave the caller's mix intact."""
+    model = _model(**overrides)
+    mix = torch.randn(2, 2, 3001)
+    kept = mix.clone()
+    with torch.enable_grad():
+        reference = model(mix).detach()
+    with torch.inference_mode():
+        out = model(mix)
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
+    assert torch.equal(mix, kept)
