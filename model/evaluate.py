@@ -13,7 +13,9 @@
 Baselines (`baselines=True`), measured on the same songs in the same run: "mixture" (the
 mixture as every stem), "scaled_mixture" (mixture × least-squares gain per stem), and
 "oracle_mask" (ideal ratio mask from the true stems: a ceiling, not a separator).
-Medians over songs per method and stem. `EvaluationReport.write(path)` writes JSON + CSV.
+Medians over songs per method and stem. For the model, `leakage` also records where each true
+stem went (`metrics.stem_leakage`: estimate j ~= sum_i L[j, i] * true stem i, per song).
+`EvaluationReport.write(path)` writes JSON + CSV.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from .metrics import (
     scaled_mixture_baseline,
     sdr_framewise_stems,
     sdr_global,
+    stem_leakage,
 )
 
 logger = logging.getLogger(__name__)
@@ -74,6 +77,7 @@ class EvaluationReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    leakage: dict[str, list[list[float]]] = field(default_factory=dict)  # song -> (S_est, S_ref)
 
     @property
     def methods(self) -> list[str]:
@@ -93,10 +97,22 @@ class EvaluationReport:
                 out[method][stem] = {m: nanmedian([_num(r.get(m)) for r in rows]) for m in METRICS}
         return out
 
+    def median_leakage(self) -> np.ndarray | None:
+        """(S_est, S_ref) median over songs of the model's leakage matrices, or None."""
+        if not self.leakage:
+            return None
+        return np.median(np.asarray(list(self.leakage.values()), dtype=np.float64), axis=0)
+
     def to_dict(self) -> dict[str, Any]:
+        median = self.median_leakage()
+        leakage = None if median is None else {
+            "meaning": "estimate[row] ~= sum over columns of gain * true stem[column] (least squares, whole song)",
+            "median": {e: {r: float(median[j, i]) for i, r in enumerate(self.sources)}
+                       for j, e in enumerate(self.sources)},
+            "per_song": self.leakage}
         return _clean({"model": self.model, "data": self.data, "settings": self.settings,
                        "sources": list(self.sources), "medians": self.medians(), "rows": self.rows,
-                       "skipped": self.skipped})
+                       "leakage": leakage, "skipped": self.skipped})
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -134,6 +150,14 @@ class EvaluationReport:
         for method, stems in self.medians().items():
             for m in metrics:
                 lines.append(f"{method:16} {m:10} " + " ".join(_fmt(stems[s][m]) for s in self.sources))
+        median = self.median_leakage()
+        if median is not None:
+            lines.append("")
+            lines.append("where the true stems went (median gain of each true stem, columns, in each "
+                         "estimate, rows; 1 = all of it)")
+            lines.append(f"{'estimate':16} {'':10} {stems_head}")
+            for j, stem in enumerate(self.sources):
+                lines.append(f"{stem:16} {'':10} " + " ".join(f"{v:7.2f}" for v in median[j]))
         if self.skipped:
             lines.append("")
             lines.extend(f"skipped {s['song']}: {s['reason']}" for s in self.skipped)
@@ -263,6 +287,7 @@ def evaluate_dataset(
             result = separate(mix, model, device=device, shifts=shifts)
             report.settings.setdefault("device", result.device.used)
             report.rows.extend(_rows_for(song.name, "model", sources, refs, result.stems, sr, full))
+            report.leakage[song.name] = stem_leakage(refs, result.stems).round(4).tolist()
         if baselines:
             for method, est in (("mixture", mixture_baseline(mix, len(sources))),
                                 ("scaled_mixture", scaled_mixture_baseline(mix, refs)),

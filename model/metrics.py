@@ -23,6 +23,12 @@ Baselines (what a separator must beat, and the ceiling):
 * `oracle_mask_baseline` — ideal ratio mask on the mixture's STFT, computed from the true
   stems' magnitudes (Wiener-like, power 1 by default): an upper reference, not a separator.
 
+Diagnostic:
+* `stem_leakage` — where each true stem went: each estimate written as the least-squares
+  combination of all reference stems over the whole song (entry [j, i] = how much of reference
+  i is in estimate j; 1 = all of it at its level, 0 = none). A perfect separator gives the
+  identity; "vocals landing in other" shows as a large [other, vocals] entry.
+
 All signals are numpy arrays `(channels, frames)`; stems `(sources, channels, frames)`.
 Metrics are computed in float64.
 """
@@ -277,3 +283,31 @@ def oracle_mask_baseline(
         est_specs.reshape(-1, *est_specs.shape[-2:]), n_fft, hop, window=window, length=frames
     )
     return est.reshape(refs.shape[0], mix.shape[0], frames).numpy().astype(np.float32)
+
+
+LEAKAGE_BLOCK_FRAMES = 1 << 20  # Gram sums in float64 over blocks: no track-sized float64 copy
+
+
+def stem_leakage(references: np.ndarray, estimates: np.ndarray) -> np.ndarray:
+    """(S_est, S_ref) least-squares gains: estimates[j] ~= sum_i L[j, i] * references[i].
+
+    references, estimates: (S, C, T). A reference that is silent for the whole song gets a zero
+    column (it cannot be attributed)."""
+    refs = np.asarray(references)
+    est = np.asarray(estimates)
+    if refs.ndim != 3 or est.ndim != 3 or refs.shape[1:] != est.shape[1:]:
+        raise ValueError(f"references {refs.shape} and estimates {est.shape} must be (S, C, T) alike")
+    n_ref, n_est = refs.shape[0], est.shape[0]
+    gram = np.zeros((n_ref, n_ref))
+    cross = np.zeros((n_est, n_ref))
+    for start in range(0, refs.shape[-1], LEAKAGE_BLOCK_FRAMES):
+        r = refs[..., start:start + LEAKAGE_BLOCK_FRAMES].reshape(n_ref, -1).astype(np.float64)
+        e = est[..., start:start + LEAKAGE_BLOCK_FRAMES].reshape(n_est, -1).astype(np.float64)
+        gram += r @ r.T
+        cross += e @ r.T
+    present = np.diag(gram) > 0
+    out = np.zeros((n_est, n_ref))
+    if present.any():
+        g = gram[np.ix_(present, present)]
+        out[:, present] = np.linalg.lstsq(g, cross[:, present].T, rcond=None)[0].T
+    return out

@@ -56,6 +56,11 @@ def test_cli_evaluate_writes_json_and_csv_and_refuses_overwrite(musdb_excerpts, 
     methods = {r["method"] for r in data["rows"]}
     assert methods == {"model", "mixture", "scaled_mixture", "oracle_mask"}
     assert len(data["rows"]) == 3 * 4 * 4
+    assert "where the true stems went" in screen
+    leakage = data["leakage"]
+    assert set(leakage["per_song"]) == {r["song"] for r in data["rows"]}
+    assert set(leakage["median"]) == set(data["sources"])
+    assert all(np.shape(m) == (4, 4) for m in leakage["per_song"].values())
     for r in data["rows"]:
         assert r["sdr"] is None or math.isfinite(r["sdr"])
     rows = list(csv.DictReader((tmp_path / "report.csv").open()))

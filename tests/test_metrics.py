@@ -10,6 +10,7 @@ import soundfile as sf
 
 from model.config import SOURCES
 from model.metrics import (
+    stem_leakage,
     bss_eval_full,
     load_museval_metrics,
     mixture_baseline,
@@ -119,3 +120,23 @@ def test_baselines_are_ordered_mixture_below_scaled_below_oracle(musdb_excerpts)
     assert np.median(per["mixture"]) < 0  # the mixture is a poor estimate of any stem
     assert np.median(per["scaled"]) > np.median(per["mixture"]) + 1
     assert np.all(per["oracle"] > per["scaled"] + 3)
+
+
+def test_stem_leakage_recovers_a_known_mixing_of_the_references():
+    rng = np.random.default_rng(3)
+    refs = rng.standard_normal((4, 2, 5000)).astype(np.float32)
+    mixing = np.array([[1.0, 0.0, 0.0, 0.0],
+                       [0.1, 0.8, 0.0, 0.0],
+                       [0.0, 0.0, 0.9, 0.4],   # half the vocals landed in "other"
+                       [0.0, 0.0, 0.0, 0.2]])
+    est = np.einsum("ji,ict->jct", mixing, refs)
+    np.testing.assert_allclose(stem_leakage(refs, est), mixing, atol=1e-5)
+
+
+def test_stem_leakage_gives_a_silent_reference_a_zero_column():
+    rng = np.random.default_rng(4)
+    refs = rng.standard_normal((4, 2, 3000))
+    refs[3] = 0.0
+    leak = stem_leakage(refs, refs.copy())
+    np.testing.assert_allclose(leak[:, :3], np.eye(4)[:, :3], atol=1e-9)
+    assert not leak[:, 3].any()
