@@ -7,7 +7,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from app.audio.mixer import ORIGINAL, StemMixer, db_to_gain, mix_offline
+from app.audio.mix_params import db_to_gain, mix_offline
+from app.audio.mixer import ORIGINAL, StemMixer
 
 SR = 44100
 N = SR  # one second
@@ -171,6 +172,17 @@ def test_seek_while_paused_then_play_starts_at_that_frame():
     assert np.allclose(got, full[:, 12_345:12_345 + BLOCK] * m._ramp_up[:BLOCK], atol=1e-6)
 
 
+def _looped(full: np.ndarray, a: int, b: int, idx: np.ndarray, x: int) -> np.ndarray:
+    """Expected loop playback of source frames ``idx``: the last ``x`` frames before the loop
+    end ``b`` fade linearly into the ``x`` frames that lead up to the loop start ``a``."""
+    out = full[:, idx].astype(np.float64)
+    k = idx - (b - x)
+    fade = (k >= 0) & (k < x)
+    w = (k[fade] + 0.5) / x
+    out[:, fade] += w * (full[:, a - x + k[fade]] - full[:, idx[fade]])
+    return out
+
+
 def test_loop_wraps_sample_accurately():
     stems = _stems()
     m = _mixer(stems)
@@ -183,7 +195,8 @@ def test_loop_wraps_sample_accurately():
     # cursor was at a + (BLOCK - 100) after the first block
     start = a + BLOCK - 100
     idx = a + (np.arange(start - a, start - a + 1000) % (b - a))  # wraps twice: 288 + 700 + 12
-    assert np.allclose(got, full[:, idx], atol=1e-6)
+    x = min(m.loop_crossfade_frames, (b - a) // 2)  # a 700-frame loop: at most half of it fades
+    assert np.allclose(got, _looped(full, a, b, idx, x), atol=1e-6)
     assert m.position_frames == a + 12
     m.clear_loop()
     pos = m.position_frames
@@ -355,3 +368,35 @@ def test_seek_from_the_last_frames_keeps_playing_at_the_new_frame():
     assert np.all(got[:, 100:r] == 0.0)
     assert np.allclose(got[:, 2 * r:], full[:, 1000 + r:1000 + BLOCK - r], atol=1e-6)
     assert m.position_frames == 1000 + BLOCK - r
+
+
+def test_loop_wrap_is_continuous_instead_of_a_click():
+    """A rising ramp steps down by its whole loop span at a hard wrap (a click); the crossfade
+    spreads that step over the crossfade's frames, so the largest step is ~1/441 of it."""
+    ramp = np.tile(np.linspace(-0.5, 0.5, N, dtype=np.float32), (2, 1))
+    m = StemMixer(SR, channels=2, max_block_frames=4096)
+    m.load_track(SR, N, ["drums"])
+    m.set_lane("drums", ramp)
+    a, b = 20_000, 30_000
+    m.set_loop(a, b)
+    m.seek(b - 2000)
+    _settled(m)
+    got = _render(m, 4000)[0]
+    slope = 1.0 / (N - 1)
+    hard_step = (b - a) * slope  # 0.227
+    x = m.loop_crossfade_frames
+    assert x == round(0.01 * SR)
+    jump = np.abs(np.diff(got)).max()
+    assert jump <= hard_step / x + slope + 1e-6, jump
+
+
+def test_loop_starting_at_zero_wraps_hard_and_keeps_the_body_untouched():
+    stems = _stems()
+    m = _mixer(stems)
+    full = mix_offline(stems, {n: 1.0 for n in STEMS})
+    m.set_loop(0, 3000)
+    m.seek(0)
+    _settled(m)
+    got = _render(m, 3000)
+    idx = (BLOCK + np.arange(3000)) % 3000
+    assert np.allclose(got, full[:, idx], atol=1e-6)  # no lead-in before frame 0: plain wrap

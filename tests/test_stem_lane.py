@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from app.audio.mixer import ORIGINAL, mix_offline
+from app.audio.mix_params import mix_offline
+from app.audio.mixer import ORIGINAL
 from app.audio.player import Player
 from app.widgets.stem_lane import StemLaneControls, bind_to_mixer
 from app.widgets.transport import PlaybackPoller, TransportBar

@@ -11,7 +11,7 @@ Layouts and units
 
 Threads
 -------
-The GUI thread (single writer) builds immutable ``_Mix`` snapshots (track + per-lane gains) and
+The GUI thread (single writer) builds immutable ``MixSnapshot``s (track + per-lane gains) and
 request tuples (seek ``(generation, frame)``, transport ``(generation, playing)``) and swaps them in by
 reference. The audio thread only reads those references, owns the cursor and the current ramp
 state, and writes levels into preallocated arrays. ``render`` allocates no arrays, takes no locks,
@@ -26,28 +26,18 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
+from dataclasses import replace
+from typing import Sequence
 
 import numpy as np
 
 from app.audio.lanes import (ORIGINAL, LaneBuffer, match_channels, prepare_lane, prepare_lanes,
                              same_memory)
+from app.audio.mix_params import MixParams, MixSnapshot, default_params
+
+__all__ = ["ORIGINAL", "StemMixer"]
 
 logger = logging.getLogger(__name__)
-
-MIN_GAIN_DB = -96.0  # at or below this a lane is silent
-
-
-def db_to_gain(gain_db: float) -> float:
-    """Linear amplitude for ``gain_db`` (0.0 at or below MIN_GAIN_DB)."""
-    return 0.0 if gain_db <= MIN_GAIN_DB else float(10.0 ** (gain_db / 20.0))
-
-
-def gain_to_db(gain: float) -> float:
-    """dBFS of a linear amplitude (MIN_GAIN_DB for silence)."""
-    return MIN_GAIN_DB if gain <= 10.0 ** (MIN_GAIN_DB / 20.0) else 20.0 * math.log10(gain)
-
 
 class _Track:
     """Lanes of one song plus render-owned state sized for them (swapped in as a whole)."""
@@ -72,48 +62,6 @@ class _Track:
         self.rms_new = np.zeros(n, dtype=np.float32)
 
 
-@dataclass(frozen=True)
-class MixParams:
-    """What the user set: per-lane dB gain / mute / solo, A/B source, master gain, loop."""
-
-    gains_db: tuple[float, ...]
-    muted: tuple[bool, ...]
-    soloed: tuple[bool, ...]
-    listen_original: bool = False
-    master_gain_db: float = 0.0
-    loop: tuple[int, int] | None = None  # output frames [start, end)
-
-
-class _Mix:
-    """Immutable snapshot: a track, the params and the linear target gain of every lane."""
-
-    def __init__(self, track: _Track | None, params: MixParams) -> None:
-        self.track = track
-        self.params = params
-        self.master = db_to_gain(params.master_gain_db)
-        self.loop = params.loop
-        if track is None:
-            self.target = np.zeros(0)
-            return
-        any_solo = any(s for s, o in zip(params.soloed, track.is_original) if not o)
-        target = np.zeros(len(track.names), dtype=np.float64)
-        for i, is_orig in enumerate(track.is_original):
-            if params.muted[i]:
-                continue
-            if is_orig:
-                audible = params.listen_original
-            else:
-                audible = not params.listen_original and (params.soloed[i] or not any_solo)
-            if audible:
-                target[i] = db_to_gain(params.gains_db[i])
-        target.flags.writeable = False
-        self.target = target
-
-
-def _default_params(n: int) -> MixParams:
-    return MixParams(gains_db=(0.0,) * n, muted=(False,) * n, soloed=(False,) * n)
-
-
 class StemMixer:
     """Mixes the original and stem lanes from one integer cursor; see the module docstring.
 
@@ -121,16 +69,20 @@ class StemMixer:
     ``max_block_frames``: largest block rendered in one pass (longer requests are split).
     ``ramp_seconds``: length of the linear gain / transport ramps (no clicks). A seek while playing
     fades out then in within one block, so blocks should be at least twice the ramp (the Player
-    uses 1024 frames; 5 ms is 220-240 frames).
+    uses 1024 frames; 5 ms is 220-240 frames). ``loop_crossfade_seconds``: at the loop end the
+    audio fades into the audio just before the loop start over this long (10 ms), so a loop
+    repeats without a click.
     """
 
     def __init__(self, samplerate: int = 44100, channels: int = 2, max_block_frames: int = 8192,
-                 ramp_seconds: float = 0.005, meter_fall_db_per_second: float = 24.0) -> None:
+                 ramp_seconds: float = 0.005, meter_fall_db_per_second: float = 24.0,
+                 loop_crossfade_seconds: float = 0.01) -> None:
         if samplerate <= 0 or channels <= 0 or max_block_frames <= 0:
             raise ValueError("samplerate, channels and max_block_frames must be positive")
         self.channels = int(channels)
         self.max_block_frames = int(max_block_frames)
         self.ramp_seconds = ramp_seconds
+        self.loop_crossfade_seconds = loop_crossfade_seconds
         self.meter_fall_db_per_second = meter_fall_db_per_second
         b, c = self.max_block_frames, self.channels
         # Preallocated scratch, reused by every block.
@@ -141,8 +93,10 @@ class StemMixer:
         self._master_peak_new = np.zeros(1, dtype=np.float32)
         self._master_peak_0d = self._master_peak_new[0, ...]  # 0-d view: reduce target
         self._master_abs = np.zeros((b, c), dtype=np.float32)
+        self._xfade_tmp = np.zeros(b, dtype=np.float32)  # loop crossfade: one channel's difference
+        self._xfade_w = np.zeros(b, dtype=np.float32)  # loop crossfade: weights of one span
         # Shared references (GUI writes, audio thread reads).
-        self._mix = _Mix(None, _default_params(0))
+        self._mix = MixSnapshot(None, default_params(0))
         self._seek_request: tuple[int, int] = (0, 0)
         self._transport_request: tuple[int, bool] = (0, False)
         # Audio-thread-owned state.
@@ -163,6 +117,9 @@ class StemMixer:
         ramp_up[:r] = np.arange(1, r + 1, dtype=np.float32) / r
         self._ramp_up = ramp_up
         self._ramp_down = (1.0 - ramp_up).astype(np.float32)  # 1-1/R, ..., 0, 0, ...
+        self.loop_crossfade_frames = max(0, int(round(self.loop_crossfade_seconds * samplerate)))
+        # (k + 0.5) for k < crossfade length: scaled by 1/length per span, no allocation in render
+        self._xfade_index = np.arange(max(1, self.loop_crossfade_frames), dtype=np.float32) + 0.5
 
     def set_samplerate(self, samplerate: int) -> None:
         """Change the output rate (the Player does this before its stream starts); drops the track,
@@ -197,8 +154,8 @@ class StemMixer:
         n = len(lanes)
         self.pause()
         old = self._mix.params
-        params = replace(_default_params(n), master_gain_db=old.master_gain_db)
-        self._mix = _Mix(track, params)
+        params = replace(default_params(n), master_gain_db=old.master_gain_db)
+        self._mix = MixSnapshot(track, params)
         self.seek(0)
         logger.info("mixer: %d lanes, %d frames at %d Hz (source %d Hz)", n, out_frames,
                     self.samplerate, source_samplerate)
@@ -206,7 +163,7 @@ class StemMixer:
     def unload(self) -> None:
         """Drop the track (render outputs silence)."""
         self.pause()
-        self._mix = _Mix(None, replace(_default_params(0), master_gain_db=self._mix.params.master_gain_db))
+        self._mix = MixSnapshot(None, replace(default_params(0), master_gain_db=self._mix.params.master_gain_db))
 
     def set_lane(self, name: str, samples: np.ndarray) -> None:
         """Fill a whole lane at once (e.g. from the cache): ``samples (C, frames)`` at the source rate."""
@@ -437,7 +394,7 @@ class StemMixer:
         np.maximum.reduce(self._master_abs[:n], axis=None, out=self._master_peak_0d)
         self._fall(self.master_peak, self._master_peak_new, n)
 
-    def _play_span(self, track: _Track, mix: _Mix, lane_buf: np.ndarray, offset: int,
+    def _play_span(self, track: _Track, mix: MixSnapshot, lane_buf: np.ndarray, offset: int,
                    length: int) -> None:
         """Copy ``length`` frames from the cursor into the lane scratch at ``offset``, wrapping at the
         loop end and stopping at the end of the track. Gains are applied later, per lane."""
@@ -456,12 +413,40 @@ class StemMixer:
                 valid = min(cur + take, lane.valid_frames) - cur
                 if valid > 0:
                     np.copyto(lane_buf[i, :, offset:offset + valid], lane.samples[:, cur:cur + valid])
+            if looping:
+                self._crossfade_loop_end(lanes, lane_buf, offset, cur, take, loop)
             cur += take
             self.cursor = loop[0] if looping and cur == stop else cur
             offset += take
             length -= take
 
-    def _mix_lanes(self, track: _Track, mix: _Mix, lane_buf: np.ndarray, acc: np.ndarray,
+    def _crossfade_loop_end(self, lanes: list[LaneBuffer], lane_buf: np.ndarray, offset: int,
+                            cur: int, take: int, loop: tuple[int, int]) -> None:
+        """Make the wrap at the loop end continuous: over the last X frames before the loop end
+        (X = loop_crossfade_frames, at most the frames before the loop start and half the loop)
+        the audio fades linearly into the X frames that lead up to the loop start, so the jump
+        back lands where that audio already is. A loop starting at frame 0 has no lead-in: hard wrap.
+        Lane scratch ``lane_buf[:, :, offset:offset + take]`` holds source frames [cur, cur + take)."""
+        start, end = loop
+        x = min(self.loop_crossfade_frames, start, (end - start) // 2)
+        a, b = max(cur, end - x), cur + take
+        if x <= 0 or b <= a:
+            return
+        k0, n = a - (end - x), b - a  # position within the fade, frames in this span
+        w = self._xfade_w[:n]
+        np.multiply(self._xfade_index[k0:k0 + n], 1.0 / x, out=w)
+        tmp = self._xfade_tmp[:n]
+        o0, src = offset + (a - cur), start - x + k0  # lead-in frames [src, src + n)
+        for i, lane in enumerate(lanes):
+            if lane.valid_frames < src + n:
+                continue  # lead-in not separated yet (a loop ahead of the separation): hard wrap
+            for c in range(self.channels):  # tail + w * (lead_in - tail), 1-D ops: no buffering
+                tail = lane_buf[i, c, o0:o0 + n]
+                np.subtract(lane.samples[c, src:src + n], tail, out=tmp)
+                np.multiply(tmp, w, out=tmp)
+                np.add(tail, tmp, out=tail)
+
+    def _mix_lanes(self, track: _Track, mix: MixSnapshot, lane_buf: np.ndarray, acc: np.ndarray,
                    n: int) -> None:
         """Apply each lane's (ramped) gain in ``lane_buf (L, C, n)``, sum into ``acc (C, n)``, meter."""
         target = mix.target
@@ -497,7 +482,7 @@ class StemMixer:
         level *= 10.0 ** (-self.meter_fall_db_per_second * n / self.samplerate / 20.0)
         np.maximum(level, new, out=level)
 
-    def _settle_gains(self, track: _Track, mix: _Mix) -> None:
+    def _settle_gains(self, track: _Track, mix: MixSnapshot) -> None:
         """While paused nothing is heard, so gains jump straight to their targets."""
         np.copyto(track.current_gain, mix.target)
         self._master_current = mix.master
@@ -523,18 +508,4 @@ class StemMixer:
         self._swap(replace(params, **{field: tuple(values)}))
 
     def _swap(self, params: MixParams) -> None:
-        self._mix = _Mix(self._mix.track, params)
-
-
-def mix_offline(stems: Mapping[str, np.ndarray], gains: Mapping[str, float]) -> np.ndarray:
-    """Reference mix for tests and "export what I hear": sum of ``stems[name] (C, N) * gains[name]``."""
-    total = None
-    for name, g in gains.items():
-        if g == 0.0 or name not in stems:
-            continue
-        part = np.asarray(stems[name], dtype=np.float64) * g
-        total = part if total is None else total + part
-    if total is None:
-        first = next(iter(stems.values()))
-        return np.zeros_like(first, dtype=np.float32)
-    return total.astype(np.float32)
+        self._mix = MixSnapshot(self._mix.track, params)
