@@ -68,6 +68,7 @@ def evaluation_summary(report_path: Path) -> dict:
         "medians": medians,
         "mean_sdr_over_stems": round(sum(model_sdr) / len(model_sdr), 2) if model_sdr else None,
         "per_song": [row for row in r["rows"] if row["method"] == "model"],
+        "where_true_stems_went": (r.get("leakage") or {}).get("median"),
     }
 
 
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, required=True, help="the corpus manifest.json")
     ap.add_argument("--eval", action="append", default=[], metavar="LABEL=REPORT.json")
     ap.add_argument("--note", action="append", default=[], help="listening notes (free text)")
+    ap.add_argument("--base-card", type=Path, help="card (.json) of the model the run fine-tuned: "
+                    "its training record is kept in the new card as the lineage")
     ap.add_argument("--name", help="bundled model name (default: the run's)")
     ap.add_argument("--out", type=Path, default=ROOT / "resources" / "models")
     args = ap.parse_args(argv)
@@ -91,9 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         metrics[label] = evaluation_summary(Path(path))
     if args.note:
         metrics["listening_notes"] = args.note
+    how = "trained from scratch"
+    if args.base_card is not None:
+        base = json.loads(args.base_card.read_text(encoding="utf-8"))
+        base_training = {k: v for k, v in base.get("training", {}).items() if k not in ("corpus", "history")}
+        training["base"] = {"name": base.get("name"), "sha256": base.get("sha256"), "training": base_training}
+        total = int(base_training.get("best_step") or base_training.get("steps") or 0) + int(training.get("best_step") or 0)
+        how = (f"trained from scratch for {base_training.get('best_step')} steps, then continued for "
+               f"{training.get('best_step')} more ({total} in all),")
+    resample = "internal x2 resampling" if model.config.resample else "no internal resampling"
     description = (
         f"Unet-SE-BiSRU starter model (channels {model.config.channels}, depth {model.config.depth}, "
-        f"no internal resampling), trained from scratch with `stemdeck train` on a synthetic "
+        f"{resample}), {how} with `stemdeck train` on a synthetic "
         f"multitrack corpus rendered by model/corpus (MIDI-played sampled instruments and re-pitched "
         f"real voices; no MUSDB audio). Trained on CPU only; see metrics for what it reaches.")
     new_card = dataclasses.replace(card, name=name, description=description, training=training,
