@@ -72,6 +72,13 @@ def evaluation_summary(report_path: Path) -> dict:
     }
 
 
+def _steps_of_lineage(training: dict) -> list[int]:
+    """Steps kept from each run of a lineage, oldest first: a card's training record names the
+    run it continued under "base" (recursively), and each run contributes its best step."""
+    earlier = _steps_of_lineage(training["base"].get("training", {})) if "base" in training else []
+    return earlier + [int(training.get("best_step") or training.get("steps") or 0)]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", type=Path, required=True, help="the run's NAME.safetensors")
@@ -99,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         base = json.loads(args.base_card.read_text(encoding="utf-8"))
         base_training = {k: v for k, v in base.get("training", {}).items() if k not in ("corpus", "history")}
         training["base"] = {"name": base.get("name"), "sha256": base.get("sha256"), "training": base_training}
-        total = int(base_training.get("best_step") or base_training.get("steps") or 0) + int(training.get("best_step") or 0)
-        how = (f"trained from scratch for {base_training.get('best_step')} steps, then continued for "
-               f"{training.get('best_step')} more ({total} in all),")
+        stages = _steps_of_lineage(base_training) + [int(training.get("best_step") or 0)]
+        more = " and ".join(str(n) for n in stages[1:])
+        how = (f"trained from scratch for {stages[0]} steps, then continued for {more} more "
+               f"({sum(stages)} in all),")
     resample = "internal x2 resampling" if model.config.resample else "no internal resampling"
     description = (
         f"Unet-SE-BiSRU starter model (channels {model.config.channels}, depth {model.config.depth}, "

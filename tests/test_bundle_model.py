@@ -62,3 +62,23 @@ def test_bundle_keeps_weights_and_records_corpus_evaluation_and_lineage(tmp_path
     assert real["where_true_stems_went"]["vocals"]["vocals"] == 0.3
     assert card.metrics["listening_notes"] == ["heard"]
     assert (out / "starter.safetensors").stat().st_size < run.stat().st_size
+
+
+def test_a_run_continued_from_a_bundled_continuation_counts_every_stage(tmp_path):
+    net = UnetSEBiSRU(tiny_config())
+    bundled = save_model(net, tmp_path / "bundled.safetensors", ModelCard(
+        name="starter", config=net.config,
+        training={"best_step": 8000, "steps": 11000,
+                  "base": {"name": "starter", "training": {"best_step": 3000, "steps": 3000}}}))
+    run = save_model(net, tmp_path / "run" / "starter.safetensors", ModelCard(
+        name="starter", config=net.config, training={"best_step": 6000, "steps": 10000}))
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"splits": {}, "songs": []}))
+
+    assert _bundle_module().main(["--weights", str(run), "--corpus", str(manifest),
+                                  "--base-card", str(bundled.with_suffix(".json")),
+                                  "--out", str(tmp_path / "models")]) == 0
+
+    _, card = load_model(tmp_path / "models" / "starter.safetensors")
+    assert "3000 steps, then continued for 8000 and 6000 more (17000 in all)" in card.description
+    assert card.training["base"]["training"]["base"]["training"]["best_step"] == 3000
