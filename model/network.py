@@ -263,6 +263,11 @@ def _glu(h: Tensor, spare: Tensor) -> Tensor:
 CONV_PIECE_FRAMES = 1 << 14
 
 
+def _in_pieces(x: Tensor, frames: int) -> bool:
+    """Whether a convolution over `x` with `frames` output (or input) frames runs in pieces."""
+    return _reuse_buffers() and x.device.type == "cpu" and frames > CONV_PIECE_FRAMES
+
+
 def _conv(conv: nn.Conv1d, x: Tensor) -> Tensor:
     """conv(x) for x (B, in, T) -> (B, out, (T - k) // s + 1). At inference on the CPU, long
     outputs are computed in pieces of CONV_PIECE_FRAMES frames written into one output
@@ -271,7 +276,7 @@ def _conv(conv: nn.Conv1d, x: Tensor) -> Tensor:
     instead of 111 MB (sampled with mallinfo2). Results equal the direct call."""
     (stride,), (kernel,) = conv.stride, conv.kernel_size
     frames = (x.shape[-1] - kernel) // stride + 1
-    if not _reuse_buffers() or x.device.type != "cpu" or frames <= CONV_PIECE_FRAMES:
+    if not _in_pieces(x, frames):
         return conv(x)
     y = x.new_empty(x.shape[0], conv.out_channels, frames)
     for start in range(0, frames, CONV_PIECE_FRAMES):
@@ -286,7 +291,7 @@ def _transposed_conv(conv: nn.ConvTranspose1d, x: Tensor) -> Tensor:
     inputs go through in pieces whose outputs overlap by k - s samples and are summed (the bias is
     added once), which bounds the convolution's scratch buffer; results equal the direct call."""
     frames = x.shape[-1]
-    if not _reuse_buffers() or x.device.type != "cpu" or frames <= CONV_PIECE_FRAMES:
+    if not _in_pieces(x, frames):
         return conv(x)
     (stride,), (kernel,) = conv.stride, conv.kernel_size
     y = x.new_zeros(x.shape[0], conv.out_channels, (frames - 1) * stride + kernel)

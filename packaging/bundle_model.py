@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         base = json.loads(args.base_card.read_text(encoding="utf-8"))
         base_training = {k: v for k, v in base.get("training", {}).items() if k not in ("corpus", "history")}
         training["base"] = {"name": base.get("name"), "sha256": base.get("sha256"), "training": base_training}
-        stages = _steps_of_lineage(base_training) + [int(training.get("best_step") or 0)]
+        stages = _steps_of_lineage(training)
         more = " and ".join(str(n) for n in stages[1:])
         how = (f"trained from scratch for {stages[0]} steps, then continued for {more} more "
                f"({sum(stages)} in all),")
