@@ -16,6 +16,7 @@ from model.augment import AugmentConfig
 from model.checkpoint import load_model
 from model.cli import main as cli_main
 from model.training import TrainConfig
+from model.training import distributed as ddp
 from model.training.checkpoint_state import load_checkpoint
 from model.training.trainer import Trainer
 
@@ -183,7 +184,7 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str, result_di
     trainer.forward_backward(mix, stems)
     grads = {n: p.grad.detach().clone() for n, p in trainer.model.named_parameters()}
     torch.save({"grads": grads, "mix": mix}, Path(result_dir) / f"rank{rank}.pt")
-    torch.distributed.destroy_process_group()
+    ddp.cleanup(trainer.dist)
 
 
 @pytest.mark.slow

@@ -62,11 +62,6 @@ def init_distributed(device_type: str) -> DistInfo:
     return DistInfo(rank, local_rank, world, backend)
 
 
-def barrier(info: DistInfo) -> None:
-    if info.enabled and dist.is_initialized():
-        dist.barrier()
-
-
 def broadcast_flag(info: DistInfo, flag: bool) -> bool:
     """True on every rank if `flag` is true on rank 0 (e.g. "stop now")."""
     if not (info.enabled and dist.is_initialized()):
@@ -79,5 +74,12 @@ def broadcast_flag(info: DistInfo, flag: bool) -> bool:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Leave the process group once every rank has arrived.
+
+    Why the barrier: a rank that tears down gloo while a peer still talks to it (or after rank 0,
+    which hosts the rendezvous store, has gone) can abort with "terminate called without an
+    active exception".
+    """
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -480,7 +480,6 @@ class Trainer:
             self.emit({"event": "done", "step": self.step, "model": str(path),
                        "card": str(path.with_suffix(".json")), "best_step": self.best_step,
                        "best_sdr": self.best_sdr, "elapsed_seconds": round(self.elapsed(), 1)})
-        ddp.barrier(self.dist)
         result = TrainResult(self.model_path if not stopped else None, self.step, self.best_sdr,
                              self.best_step, stopped, self.elapsed())
         ddp.cleanup(self.dist)
