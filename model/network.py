@@ -253,8 +253,10 @@ def _glu(h: Tensor, spare: Tensor) -> Tensor:
     if not (_reuse_buffers() and spare.is_contiguous() and spare.dtype == h.dtype
             and spare.device == h.device and spare.numel() >= b * (c2 // 2) * t):
         return F.glu(h, dim=1)
-    out = spare.view(-1)[: b * (c2 // 2) * t].view(b, c2 // 2, t)
-    return torch._C._nn.glu(h, 1, out=out)
+    w = c2 // 2
+    out = spare.view(-1)[: b * w * t].view(b, w, t)
+    torch.sigmoid(h[:, w:], out=out)  # glu(h) = h[:, :W] * sigmoid(h[:, W:])
+    return out.mul_(h[:, :w])
 
 
 #: at inference on the CPU a convolution runs over pieces of at most this many frames: its
