@@ -20,8 +20,9 @@ from PySide6 import QtCore  # noqa: F401  (PySide6 before pyqtgraph)
 
 from app.trainer import train_process as tp
 from app.trainer.dataset_report import DatasetReportView, summarize_report
+from app.trainer.run_view import format_eta, sdr_comparison
 from app.trainer.train_process import JsonLineParser, TrainProcess, TrainSettings, train_command
-from app.trainer.trainer_tab import TrainerTab, format_eta, sdr_comparison
+from app.trainer.trainer_tab import TrainerTab
 
 pytestmark = pytest.mark.gui
 
@@ -211,22 +212,22 @@ def test_tab_shows_progress_curves_and_the_before_after_table(qtbot, tmp_path: P
     assert seen_points == list(range(1, 13))
     xs, ys = tab.loss_points()
     assert xs == [float(i) for i in range(1, 13)] and ys[0] == 1.0 and math.isclose(ys[-1], 1 / 12)
-    curve_x, curve_y = tab.loss_curve.getData()
+    curve_x, curve_y = tab.run_view.loss_curve.getData()
     assert len(curve_x) == 12
     assert tab.sdr_points()["vocals"] == ([0.0, 12.0], [2.0, 4.0])
     assert tab.rate_label.text() == "10.00 steps/s"
     assert tab.progress_bar.value() == tab.progress_bar.maximum() == 12
     # before/after: base model (step 0) vs best validation
-    table = tab.results_table
+    table = tab.run_view.results_table
     cells = {table.item(r, 0).text(): [table.item(r, c).text() for c in (1, 2, 3)] for r in range(table.rowCount())}
     assert cells["drums"] == ["1.00 dB", "2.50 dB", "+1.50 dB"]
     assert cells["bass"] == ["0.50 dB", "0.25 dB", "-0.25 dB"]
     assert cells["mean"] == ["0.75 dB", "1.81 dB", "+1.06 dB"]
-    assert tab.use_button.isEnabled()
+    assert tab.run_view.use_button.isEnabled()
     assert tab.state == "idle" and tab.last_outcome == "done"
     assert tab.status_label.text().startswith("Done")
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
-    log = tab.log_view.toPlainText()
+    log = tab.run_view.log_view.toPlainText()
     assert "skipped /x/broken: too short" in log and "a warning on stderr" in log
     assert "validation (base model)" in log
 
@@ -245,7 +246,7 @@ def test_stop_ends_the_run_cleanly_and_the_tab_returns_to_idle(qtbot, tmp_path: 
     assert tab.last_outcome == "stopped" and not tab.is_running()
     assert tab.status_label.text().startswith("Stopped.")
     assert tab.start_button.isEnabled() and tab.settings_box.isEnabled()
-    assert not tab.use_button.isEnabled() and tab.results_table.rowCount() == 0
+    assert not tab.run_view.use_button.isEnabled() and tab.run_view.results_table.rowCount() == 0
 
 
 def test_stop_kills_a_child_that_ignores_the_request(qtbot, tmp_path: Path, fake_trainer: Path) -> None:
@@ -424,19 +425,19 @@ def test_real_short_run_checks_trains_compares_and_installs(qtbot, tmp_path: Pat
     tab.extra_args = ["--workers", "0", "--valid-seconds", "1.5"]
     with qtbot.waitSignal(tab.running_changed, timeout=180000, check_params_cb=lambda r: not r):
         assert tab.start()
-    assert tab.last_outcome == "done", tab.log_view.toPlainText()
+    assert tab.last_outcome == "done", tab.run_view.log_view.toPlainText()
     model_path = tmp_path / "run" / "tuned.safetensors"
     assert model_path.is_file() and model_path.with_suffix(".json").is_file()
     assert len(tab.loss_points()[0]) >= 2                   # steps 1 and 3 (log every step)
-    results = tab.results_table
+    results = tab.run_view.results_table
     cells = {results.item(r, 0).text(): [results.item(r, c).text() for c in (1, 2, 3)]
              for r in range(results.rowCount())}
     assert set(cells) >= {"drums", "bass", "other", "vocals", "mean"}
     assert cells["mean"][0].endswith(" dB") and cells["mean"][1].endswith(" dB")   # before and after
-    assert "skipped" in tab.log_view.toPlainText() and "broken song" in tab.log_view.toPlainText()
+    assert "skipped" in tab.run_view.log_view.toPlainText() and "broken song" in tab.run_view.log_view.toPlainText()
 
     with qtbot.waitSignal(tab.model_selected, timeout=60000) as selected:
-        tab.use_button.click()
+        tab.run_view.use_button.click()
     assert selected.args == ["tuned"]
     assert model_store.default_model_name() == "tuned"
     assert (home / "models" / "tuned.safetensors").is_file()
@@ -467,7 +468,7 @@ def test_real_run_stops_with_a_checkpoint_and_resumes(qtbot, tmp_path: Path,
     # failed only when another job loaded both cores: 6.4 s)
     with qtbot.waitSignal(tab.running_changed, timeout=15000):
         tab.stop()
-    assert tab.last_outcome == "stopped", tab.log_view.toPlainText()
+    assert tab.last_outcome == "stopped", tab.run_view.log_view.toPlainText()
     stopped_at = tab.process.last_events["stopped"]["step"]
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
     # Start again with the same folder: asked, then resumed from the checkpoint's step
@@ -521,17 +522,17 @@ def test_use_this_model_asks_before_replacing_a_different_installed_model(
     (tmp_path / "run" / "checkpoint.pt").unlink(missing_ok=True)
     with qtbot.waitSignal(tab.running_changed, timeout=15000, check_params_cb=lambda r: not r):
         tab.start()
-    assert tab.use_button.isEnabled()
+    assert tab.run_view.use_button.isEnabled()
     questions: list[str] = []
     tab._question = lambda title, text: questions.append(text) or False
-    tab.use_button.click()
-    qtbot.waitUntil(lambda: tab.use_button.isEnabled(), timeout=30000)
+    tab.run_view.use_button.click()
+    qtbot.waitUntil(lambda: tab.run_view.use_button.isEnabled(), timeout=30000)
     assert questions and "already installed" in questions[0]
     assert "Not installed" in tab.status_label.text()
     assert read_card(home / "models" / "fake.safetensors").sha256 == old_sha      # untouched
     tab._question = lambda title, text: True
     with qtbot.waitSignal(tab.model_selected, timeout=30000):
-        tab.use_button.click()
+        tab.run_view.use_button.click()
     assert read_card(home / "models" / "fake.safetensors").sha256 == new_sha
     assert model_store.default_model_name() == "fake"
     QtCore.QThreadPool.globalInstance().waitForDone(10000)

@@ -25,7 +25,6 @@ throughout: its buffer is silence wherever nothing has been separated yet.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import replace
 from typing import Sequence
 

@@ -19,151 +19,50 @@ Torch is never imported in the GUI thread: installed models and devices are list
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QEventLoop, QObject, QRunnable, QSettings, QThreadPool, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-import pyqtgraph as pg  # noqa: E402  (after PySide6: pyqtgraph picks the binding already loaded)
-
-from model.config import SOURCES
-
+from ..jobs import FunctionJob, JobRunner
 from .dataset_report import DatasetCheck, DatasetReportView
+from .run_view import SCRATCH, RunView, finite, format_eta
 from .train_process import TrainProcess, TrainSettings
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 EVENTS_FILE = "events.jsonl"
-SCRATCH = "scratch"
-STEM_COLORS = {"drums": "#e4572e", "bass": "#4c9f70", "other": "#f3a712", "vocals": "#3f88c5"}
-#: events replayed from a resumed run's events.jsonl (the newest ones)
-MAX_REPLAYED_EVENTS = 20000
-
-
-def format_eta(seconds: float | None) -> str:
-    """'1 h 02 min', '3 min 05 s', '12 s'; '—' when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "—"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def sdr_comparison(before: dict | None, after: dict | None,
-                   sources: tuple[str, ...] = SOURCES) -> list[tuple[str, float | None, float | None, float | None]]:
-    """Rows (stem, base dB, fine-tuned dB, change dB) for each stem and a final "mean" row.
-
-    `before`/`after` map stem -> SDR in dB (None/NaN = not measurable, e.g. a silent stem).
-    The mean is over the stems measured in both, so the two means compare like with like.
-    """
-    before, after = before or {}, after or {}
-    stems = [s for s in sources if s in before or s in after]
-    stems += [s for s in list(before) + list(after) if s not in stems]
-    rows = []
-    pairs = []
-    for stem in stems:
-        b, a = _finite(before.get(stem)), _finite(after.get(stem))
-        rows.append((stem, b, a, None if a is None or b is None else a - b))
-        if a is not None and b is not None:
-            pairs.append((b, a))
-    if pairs:
-        mb = sum(p[0] for p in pairs) / len(pairs)
-        ma = sum(p[1] for p in pairs) / len(pairs)
-        rows.append(("mean", mb, ma, ma - mb))
-    elif stems:
-        measured = [v for v in (_finite(after.get(s)) for s in stems) if v is not None]
-        rows.append(("mean", None, sum(measured) / len(measured) if measured else None, None))
-    return rows
-
-
-class _CallSignals(QObject):
-    finished = Signal(object)
-    failed = Signal(str)
-
-
-class _Call(QRunnable):
-    """Run `fn()` on the thread pool; the result or the error comes back as a queued signal."""
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
-        self.fn = fn
-        self.signals = _CallSignals()
-
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except Exception as exc:  # noqa: BLE001 - the one place that catches; shown to the user
-            from model.errors import StemDeckError
-
-            if not isinstance(exc, StemDeckError):
-                logger.exception("background call failed")
-            self.signals.failed.emit(str(exc) if isinstance(exc, StemDeckError) else f"{type(exc).__name__}: {exc}")
-            return
-        self.signals.finished.emit(result)
 
 
 def _probe_environment() -> dict:
     """Installed models, the default one, and the compute devices (imports torch: worker only)."""
     from model import model_store
+    from model.devices import list_devices
 
     models = [{"name": m.name, "location": m.location, "description": m.card.description}
               for m in model_store.installed_models()]
     default = model_store.default_model_name()
-    try:
-        from model.devices import list_devices
-
-        devices = [{"id": d.id, "name": d.name} for d in list_devices()]
-    except ImportError:
-        import torch
-
-        devices = [{"id": "cpu", "name": "CPU"}]
-        if torch.cuda.is_available():
-            devices += [{"id": f"cuda:{i}", "name": torch.cuda.get_device_name(i)}
-                        for i in range(torch.cuda.device_count())]
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            devices.append({"id": "mps", "name": "Apple GPU (MPS)"})
+    devices = [{"id": d.id, "name": d.name} for d in list_devices()]
     return {"models": models, "default": default, "devices": devices}
 
 
@@ -208,18 +107,11 @@ class TrainerTab(QWidget):
         self.extra_args: list[str] = []
         self.process = TrainProcess(self)
         self.check = DatasetCheck(self)
-        self._calls: set[_Call] = set()
+        self.runner = JobRunner(self, max_threads=1)
         self._state = "idle"              # idle | running | stopping
         self._steps_total = 0
-        self._loss_x: list[float] = []
-        self._loss_y: list[float] = []
-        self._sdr: dict[str, tuple[list[float], list[float]]] = {}
-        self.before_sdr: dict | None = None
-        self.after_sdr: dict | None = None
         self.done_event: dict | None = None
         self.last_outcome = ""
-        self._base_name: str | None = None
-        self._scratch = False
         self._build()
         self._connect()
         self._update_controls()
@@ -318,60 +210,11 @@ class TrainerTab(QWidget):
         left_layout.addLayout(controls)
         left_layout.addWidget(self.status_label)
 
-        # plots
-        self.loss_plot = pg.PlotWidget()
-        self.loss_plot.setObjectName("lossPlot")
-        self.loss_plot.setTitle("Training loss (L1)")
-        self.loss_plot.setLabel("bottom", "step")
-        self.loss_plot.setLogMode(y=True)
-        self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#c8c8c8", width=1.5))
-        self.sdr_plot = pg.PlotWidget()
-        self.sdr_plot.setObjectName("sdrPlot")
-        self.sdr_plot.setTitle("Validation SDR per stem (dB)")
-        self.sdr_plot.setLabel("bottom", "step")
-        self.sdr_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.sdr_plot.addLegend(offset=(-10, 10))
-        self.sdr_curves = {
-            stem: self.sdr_plot.plot([], [], name=stem, pen=pg.mkPen(STEM_COLORS.get(stem, "#aaa"), width=2),
-                                     symbol="o", symbolSize=6, symbolBrush=STEM_COLORS.get(stem, "#aaa"))
-            for stem in SOURCES
-        }
-
-        # results
-        self.results_label = QLabel("The before/after comparison appears when a run is done.")
-        self.results_label.setWordWrap(True)
-        self.results_table = QTableWidget(0, 4)
-        self.results_table.setObjectName("sdrResults")
-        self.results_table.setHorizontalHeaderLabels(["Stem", "Base model", "Fine-tuned", "Change"])
-        self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.results_table.verticalHeader().setVisible(False)
-        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.results_table.setMinimumHeight(6 * self.results_table.verticalHeader().defaultSectionSize() + 8)
-        self.use_button = QPushButton("Use this model for separation")
-        self.use_button.setObjectName("useTrainedModel")
-        self.use_button.setEnabled(False)
-        results_box = QGroupBox("Result (SDR on the held-out songs)")
-        rbox = QVBoxLayout(results_box)
-        rbox.addWidget(self.results_label)
-        rbox.addWidget(self.results_table, 1)
-        rbox.addWidget(self.use_button)
-
-        self.log_view = QPlainTextEdit()
-        self.log_view.setObjectName("trainLog")
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.loss_plot)
-        right.addWidget(self.sdr_plot)
-        right.addWidget(results_box)
-        right.addWidget(self.log_view)
-        right.setSizes([260, 260, 280, 140])
+        self.run_view = RunView()
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(right)
+        splitter.addWidget(self.run_view)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
@@ -385,7 +228,7 @@ class TrainerTab(QWidget):
         self.out_edit.textChanged.connect(lambda _t: self._update_controls())
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
-        self.use_button.clicked.connect(self.use_trained_model)
+        self.run_view.use_button.clicked.connect(self.use_trained_model)
         self.check.progress.connect(self._check_progress)
         self.check.finished.connect(self._check_finished)
         self.check.failed.connect(self._check_failed)
@@ -416,24 +259,15 @@ class TrainerTab(QWidget):
             self._probing = False
             self._append_log(f"could not list models/devices: {message}")
 
-        self._run_call(_probe_environment, self._environment_ready, failed)
+        self._run_call("listing models and devices", _probe_environment, self._environment_ready, failed)
 
-    def _run_call(self, fn: Callable[[], Any], on_done: Callable[[Any], None],
+    def _run_call(self, title: str, fn: Callable[[], Any], on_done: Callable[[Any], None],
                   on_fail: Callable[[str], None]) -> None:
-        call = _Call(fn)
-        self._calls.add(call)
-
-        def finished(result: Any) -> None:
-            self._calls.discard(call)
-            on_done(result)
-
-        def failed(message: str) -> None:
-            self._calls.discard(call)
-            on_fail(message)
-
-        call.signals.finished.connect(finished)
-        call.signals.failed.connect(failed)
-        QThreadPool.globalInstance().start(call)
+        """Run `fn()` in a worker; `on_done(result)` or `on_fail(message)` in the GUI thread."""
+        job = FunctionJob(title, lambda _cancel: fn())
+        job.signals.finished.connect(on_done)
+        job.signals.failed.connect(on_fail)
+        self.runner.start(job)
 
     def _environment_ready(self, env: dict) -> None:
         self._probing = False
@@ -576,7 +410,7 @@ class TrainerTab(QWidget):
                 return False
         self._reset_run_view()
         if resume:
-            self._replay_events(out / EVENTS_FILE)
+            self.run_view.replay(out / EVENTS_FILE)
         settings = self.settings(resume=resume)
         self.last_outcome = ""
         self.process.start(settings)
@@ -624,7 +458,7 @@ class TrainerTab(QWidget):
             if self.process.is_running():
                 self.process.kill()
                 self.process.wait(5.0)
-        QThreadPool.globalInstance().waitForDone(10_000)
+        self.runner.wait(10.0)
 
     def _wait_for_process(self, timeout_seconds: float) -> None:
         if not self.process.is_running():
@@ -644,52 +478,18 @@ class TrainerTab(QWidget):
 
     # -- events -----------------------------------------------------------------------------
     def _reset_run_view(self) -> None:
-        self._loss_x, self._loss_y = [], []
-        self._sdr = {}
-        self.loss_curve.setData([], [])
-        for curve in self.sdr_curves.values():
-            curve.setData([], [])
-        self.before_sdr = self.after_sdr = self.done_event = None
-        self._base_name = None
-        self._scratch = self.base_combo.currentData() == SCRATCH
-        self.results_table.setRowCount(0)
-        self.results_label.setText("The before/after comparison appears when the run is done.")
-        self.use_button.setEnabled(False)
+        self.done_event = None
+        self.run_view.reset(scratch=self.base_combo.currentData() == SCRATCH)
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
         self.rate_label.setText("— steps/s")
         self.eta_label.setText("ETA —")
 
-    def _replay_events(self, path: Path) -> None:
-        """Restore the curves of a run being resumed from its events.jsonl (small, read once)."""
-        try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-MAX_REPLAYED_EVENTS:]
-        except OSError:
-            return
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(event, dict):
-                continue
-            kind = event.get("event")
-            if kind == "start" and not event.get("resumed"):
-                self._base_name = event.get("base_model")
-                self._scratch = event.get("base_model") == SCRATCH
-            elif kind == "step":
-                self._add_loss(event)
-            elif kind == "validation":
-                self._add_validation(event)
-        self._redraw()
-
     def _on_start(self, event: dict) -> None:
         self._steps_total = int(event.get("steps") or 0)
         self.progress_bar.setRange(0, max(1, self._steps_total))
         self.progress_bar.setValue(int(event.get("step") or 0))
-        if not event.get("resumed"):
-            self._base_name = event.get("base_model")
-            self._scratch = event.get("base_model") == SCRATCH
+        self.run_view.started(event)
         params = event.get("parameters")
         text = (f"Training on {event.get('device')} ({event.get('precision')}): "
                 f"{event.get('train_songs')} songs, {event.get('valid_songs')} held out"
@@ -701,86 +501,25 @@ class TrainerTab(QWidget):
         for bad in event.get("unusable_songs") or []:
             self._append_log(f"skipped {bad.get('path')}: {bad.get('reason')}")
 
-    def _add_loss(self, event: dict) -> None:
-        loss = _finite(event.get("loss"))
-        if loss is not None and loss > 0:
-            self._loss_x.append(float(event.get("step", len(self._loss_x))))
-            self._loss_y.append(loss)
-
-    def _add_validation(self, event: dict) -> None:
-        step = float(event.get("step", 0))
-        sdr = event.get("sdr") or {}
-        if int(step) == 0 and not self._scratch:
-            self.before_sdr = dict(sdr)
-        for stem, value in sdr.items():
-            value = _finite(value)
-            if value is None:
-                continue
-            xs, ys = self._sdr.setdefault(stem, ([], []))
-            xs.append(step)
-            ys.append(value)
-
-    def _redraw(self) -> None:
-        self.loss_curve.setData(self._loss_x, self._loss_y)
-        for stem, (xs, ys) in self._sdr.items():
-            curve = self.sdr_curves.get(stem)
-            if curve is None:
-                curve = self.sdr_plot.plot([], [], name=stem, pen=pg.mkPen("#aaa", width=2), symbol="o")
-                self.sdr_curves[stem] = curve
-            curve.setData(xs, ys)
-
     def _on_step(self, event: dict) -> None:
-        self._add_loss(event)
-        self.loss_curve.setData(self._loss_x, self._loss_y)
+        self.run_view.step(event)
         step = int(event.get("step") or 0)
         steps = int(event.get("steps") or self._steps_total or 1)
         self.progress_bar.setRange(0, max(1, steps))
         self.progress_bar.setValue(step)
-        rate = _finite(event.get("steps_per_s"))
+        rate = finite(event.get("steps_per_s"))
         self.rate_label.setText(f"{rate:.2f} steps/s" if rate is not None else "— steps/s")
-        self.eta_label.setText(f"ETA {format_eta(_finite(event.get('eta_seconds')))}")
+        self.eta_label.setText(f"ETA {format_eta(finite(event.get('eta_seconds')))}")
         if self._state == "running":
-            loss = _finite(event.get("loss"))
+            loss = finite(event.get("loss"))
             self._set_status(f"Step {step} of {steps}" + (f", loss {loss:.4f}" if loss is not None else ""))
 
     def _on_validation(self, event: dict) -> None:
-        self._add_validation(event)
-        self._redraw()
-        sdr = event.get("sdr") or {}
-        parts = "  ".join(f"{k} {v:.2f}" if _finite(v) is not None else f"{k} —" for k, v in sdr.items())
-        label = "base model" if int(event.get("step", -1)) == 0 and not self._scratch else f"step {event.get('step')}"
-        self._append_log(f"validation ({label}): {parts} dB" + ("  ★ best" if event.get("best") else ""))
+        self._append_log(self.run_view.validation(event))
 
     def _on_done(self, event: dict) -> None:
         self.done_event = event
-        self.after_sdr = event.get("best_sdr") or None
-        self._show_results()
-
-    def _show_results(self) -> None:
-        event = self.done_event or {}
-        rows = sdr_comparison(self.before_sdr, self.after_sdr)
-        self.results_table.setRowCount(len(rows))
-        for r, (stem, before, after, change) in enumerate(rows):
-            cells = [stem] + [("—" if v is None else f"{v:+.2f} dB" if i == 2 else f"{v:.2f} dB")
-                              for i, v in enumerate((before, after, change))]
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c == 3 and change is not None:
-                    item.setForeground(QBrush(QColor("#4caf50" if change >= 0 else "#e57373")))
-                self.results_table.setItem(r, c, item)
-        model = event.get("model", "")
-        if not self.after_sdr:
-            note = "No validation was run (validate every = never, or no held-out songs): no SDR to compare."
-        elif self._scratch:
-            note = "Trained from scratch: there is no base model to compare with."
-        elif self.before_sdr is None:
-            note = "The base model's score is not known for this run (it was resumed or has no step-0 validation)."
-        else:
-            note = (f"Framewise SDR (median over 1 s windows and songs) on the held-out songs: "
-                    f"base model {self._base_name} vs the fine-tuned model's best validation "
-                    f"(step {event.get('best_step')}).")
-        self.results_label.setText(note + (f"\nModel: {model}" if model else ""))
-        self.use_button.setEnabled(bool(model))
+        self.run_view.done(event)
 
     def _on_error(self, message: str) -> None:
         self._append_log(f"error: {message}")
@@ -789,7 +528,7 @@ class TrainerTab(QWidget):
         self.last_outcome = outcome
         self._state = "idle"
         if outcome == "done":
-            elapsed = _finite((self.done_event or {}).get("elapsed_seconds"))
+            elapsed = finite((self.done_event or {}).get("elapsed_seconds"))
             self._set_status("Done" + (f" in {format_eta(elapsed)}" if elapsed is not None else "")
                              + f": {(self.done_event or {}).get('model', '')}")
             self.progress_bar.setValue(self.progress_bar.maximum())
@@ -813,10 +552,10 @@ class TrainerTab(QWidget):
         model = (self.done_event or {}).get("model")
         if not model:
             return
-        self.use_button.setEnabled(False)
+        self.run_view.use_button.setEnabled(False)
         self._set_status(f"Installing {Path(model).stem}…")
-        self._run_call(lambda: _install_and_select(model, replace), self._model_installed,
-                       self._install_failed)
+        self._run_call("installing the model", lambda: _install_and_select(model, replace),
+                       self._model_installed, self._install_failed)
 
     def _model_installed(self, result: dict) -> None:
         if "conflict" in result:
@@ -828,7 +567,7 @@ class TrainerTab(QWidget):
             else:
                 self._set_status(f"Not installed: a different model named “{name}” is installed. "
                                  "Give the run another model name to keep both.", error=True)
-                self.use_button.setEnabled(True)
+                self.run_view.use_button.setEnabled(True)
             return
         name = result["name"]
         self._set_status(f"“{name}” is now the model used for separation.")
@@ -838,7 +577,7 @@ class TrainerTab(QWidget):
 
     def _install_failed(self, message: str) -> None:
         self._set_status(f"Could not use the model: {message}", error=True)
-        self.use_button.setEnabled(True)
+        self.run_view.use_button.setEnabled(True)
 
     # -- persisted form ---------------------------------------------------------------------
     def save_settings(self, settings: QSettings) -> None:
@@ -881,7 +620,7 @@ class TrainerTab(QWidget):
 
     # -- helpers ----------------------------------------------------------------------------
     def _append_log(self, text: str) -> None:
-        self.log_view.appendPlainText(text)
+        self.run_view.append_log(text)
 
     def _set_status(self, text: str, error: bool = False) -> None:
         self.status_label.setText(text)
@@ -896,8 +635,8 @@ class TrainerTab(QWidget):
 
     def loss_points(self) -> tuple[list[float], list[float]]:
         """(steps, losses) plotted so far."""
-        return list(self._loss_x), list(self._loss_y)
+        return self.run_view.loss_points()
 
     def sdr_points(self) -> dict[str, tuple[list[float], list[float]]]:
         """stem -> (steps, SDR dB) plotted so far."""
-        return {k: (list(v[0]), list(v[1])) for k, v in self._sdr.items()}
+        return self.run_view.sdr_points()
