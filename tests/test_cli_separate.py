@@ -6,7 +6,6 @@ and exit codes, never separation quality.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
