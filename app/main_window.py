@@ -27,6 +27,7 @@ from .player_panel import PlayerPanel
 from .queue_panel import QueuePanel
 from .session import SeparationSession
 from .settings import QUALITY_PRESETS, Settings
+from .time_format import format_eta
 from .track import Track
 from .trainer import TrainerTab
 from .widgets.device_picker import DevicePicker
@@ -43,13 +44,6 @@ OPEN_FILTER = ("Audio (*.wav *.flac *.mp3 *.ogg *.aif *.aiff *.m4a *.aac *.opus 
 
 def icon(name: str) -> QIcon:
     return QIcon(str(ICONS / f"{name}.svg"))
-
-
-def format_eta(seconds: float) -> str:
-    if seconds < 0:
-        return ""
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d} left"
 
 
 class MainWindow(QMainWindow):
@@ -363,7 +357,7 @@ class MainWindow(QMainWindow):
         busy = self.session.busy
         self.progress_bar.setVisible(busy)
         self.progress_bar.setValue(int(fraction * 1000))
-        eta = format_eta(eta_seconds) if busy else ""
+        eta = f"{format_eta(eta_seconds)} left" if busy and eta_seconds >= 0 else ""
         self.progress_label.setText(f"{text}  {fraction * 100:.0f} %  {eta}".strip()
                                     if busy else text)
 

@@ -20,7 +20,8 @@ from PySide6 import QtCore  # noqa: F401  (PySide6 before pyqtgraph)
 
 from app.trainer import train_process as tp
 from app.trainer.dataset_report import DatasetReportView, summarize_report
-from app.trainer.run_view import format_eta, sdr_comparison
+from app.time_format import format_eta
+from app.trainer.run_view import sdr_comparison
 from app.trainer.train_process import JsonLineParser, TrainProcess, TrainSettings, train_command
 from app.trainer.trainer_tab import TrainerTab
 

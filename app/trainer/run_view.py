@@ -39,20 +39,6 @@ STEM_COLORS = {"drums": "#e4572e", "bass": "#4c9f70", "other": "#f3a712", "vocal
 MAX_REPLAYED_EVENTS = 20000
 
 
-def format_eta(seconds: float | None) -> str:
-    """'1 h 02 min', '3 min 05 s', '12 s'; '—' when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "—"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
-
-
 def finite(value: Any) -> float | None:
     """`value` as a float, or None when it is missing, not a number, NaN or infinite."""
     try:

@@ -44,8 +44,9 @@ from PySide6.QtWidgets import (
 )
 
 from ..jobs import FunctionJob, JobRunner
+from ..time_format import format_eta
 from .dataset_report import DatasetCheck, DatasetReportView
-from .run_view import SCRATCH, RunView, finite, format_eta
+from .run_view import SCRATCH, RunView, finite
 from .train_process import TrainProcess, TrainSettings
 
 logger = logging.getLogger(__name__)
