@@ -325,7 +325,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{track.name} — StemDeck")
         self._show_device(track)
         if track.se_activations:
-            self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds)
+            self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds,
+                                   track.duration_seconds)
         self._update_actions()
 
     def _track_completed(self, track: Track) -> None:
@@ -333,7 +334,8 @@ class MainWindow(QMainWindow):
             self._show_residual(track)
         self._show_device(track)
         if track.se_activations:
-            self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds)
+            self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds,
+                                   track.duration_seconds)
         self._update_actions()
 
     def _show_residual(self, track: Track) -> None:

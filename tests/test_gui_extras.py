@@ -118,3 +118,26 @@ def test_underruns_show_in_the_log_view(qtbot, make_window, empty_home):
     window.player.poller.poll()
     qtbot.waitUntil(lambda: any("underrun" in line for line in window.log_view.lines), timeout=3000)
     assert window.log_view.warnings >= 1
+
+
+def test_se_time_plot_spans_the_song_in_seconds(qtbot):
+    """The 'chosen layer over time' image covers the song's seconds: one column per segment
+    centred on its time, and a song shorter than one segment as one column over all of it
+    (it was drawn over 0-1 s whatever the song's length)."""
+    from app.widgets.se_view import SEView
+
+    view = SEView()
+    qtbot.addWidget(view)
+    rng = np.random.default_rng(0)
+
+    def extent() -> tuple[float, float]:
+        rect = view.time_img.mapRectToParent(view.time_img.boundingRect())
+        return rect.left(), rect.right()
+
+    view.show_song("short", {"encoder.1": rng.uniform(0, 1, (1, 8))}, np.array([3.4]), 6.8)
+    assert extent() == pytest.approx((0.0, 6.8))
+    view.show_song("long", {"encoder.1": rng.uniform(0, 1, (3, 8))}, np.array([1.0, 3.0, 5.0]), 6.0)
+    assert extent() == pytest.approx((0.0, 6.0))
+    view.show_song("old cache entry", {"encoder.1": rng.uniform(0, 1, (4, 8))})
+    assert extent() == pytest.approx((0.0, 4.0))
+    assert view.time_plot.getAxis("bottom").labelText == "segment"

@@ -66,6 +66,7 @@ class SEView(QWidget):
         self.setObjectName("seView")
         self.songs: dict[str, dict[str, np.ndarray]] = {}
         self.times: dict[str, np.ndarray | None] = {}
+        self.durations: dict[str, float | None] = {}
         self.current: str | None = None
 
         self.layer_box = QComboBox()
@@ -114,11 +115,14 @@ class SEView(QWidget):
         layout.addLayout(grid, 1)
 
     def add_song(self, name: str, se: dict[str, np.ndarray] | None,
-                 times: np.ndarray | None = None) -> None:
+                 times: np.ndarray | None = None, duration_seconds: float | None = None) -> None:
+        """List a song: `se` layer -> (segments, channels) weights, `times` (segments,) the
+        segment centres in seconds, `duration_seconds` the song's length."""
         if not se:
             return
         self.songs[name] = se
         self.times[name] = times
+        self.durations[name] = duration_seconds
         if self.compare_box.count() == 0:
             self.compare_box.addItem("— separate a second song to compare —", "")
         if self.compare_box.findData(name) < 0:
@@ -127,14 +131,14 @@ class SEView(QWidget):
                 self.compare_box.setCurrentIndex(self.compare_box.findData(name))
 
     def show_song(self, name: str, se: dict[str, np.ndarray] | None,
-                  times: np.ndarray | None = None) -> None:
+                  times: np.ndarray | None = None, duration_seconds: float | None = None) -> None:
         if not se:
             self.current = None
             self.info.setText("This model/result has no SE activations to show.")
             self.map_img.clear()
             self.time_img.clear()
             return
-        self.add_song(name, se, times)
+        self.add_song(name, se, times, duration_seconds)
         self.current = name
         if self.compare_box.currentData() in ("", name):  # compare with some other song
             other = next((n for n in self.songs if n != name), None)
@@ -156,6 +160,21 @@ class SEView(QWidget):
                           "to 1 (kept). Pick another separated song to compare.")
         self._refresh_layer()
 
+    def _time_extent(self, segments: int, times: np.ndarray | None,
+                     duration: float | None) -> tuple[float, float]:
+        """(x, width) in seconds of the channel × segment image; the x label says the unit."""
+        self.time_plot.setLabel("bottom", "time", units="s")
+        if times is not None and len(times) == segments and segments > 1:
+            # one column per segment, centred on its time: spans first - step/2 .. last + step/2
+            # (the engine pulls the last segment back to the track end, so steps are not all equal)
+            span = float(times[-1] - times[0])
+            step = span / (segments - 1) if span > 0 else 1.0
+            return float(times[0]) - step / 2, span + step
+        if duration:  # a song shorter than one segment: one column for all of it
+            return 0.0, float(duration)
+        self.time_plot.setLabel("bottom", "segment", units=None)
+        return 0.0, float(segments)
+
     def _refresh_layer(self, *_args) -> None:
         if self.current is None:
             return
@@ -169,12 +188,8 @@ class SEView(QWidget):
             order = np.argsort(times, kind="stable")   # shifted passes interleave in time
             acts, times = acts[order], np.asarray(times)[order]
         self.time_img.setImage(acts.T, levels=(0.0, 1.0))
-        if times is not None and len(times) == acts.shape[0] and len(times) > 1:
-            # one column per segment, centred on its time: spans first - step/2 .. last + step/2
-            # (the engine pulls the last segment back to the track end, so steps are not all equal)
-            span = float(times[-1] - times[0])
-            step = span / (acts.shape[0] - 1) if span > 0 else 1.0
-            self.time_img.setRect(float(times[0]) - step / 2, 0.0, span + step, float(acts.shape[1]))
+        x, width = self._time_extent(acts.shape[0], times, self.durations.get(self.current))
+        self.time_img.setRect(x, 0.0, width, float(acts.shape[1]))
         other = self.compare_box.currentData()
         if not other or other == self.current:  # pick any other song when there is one
             other = next((n for n in self.songs if n != self.current), "")
