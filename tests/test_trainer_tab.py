@@ -127,6 +127,27 @@ def test_settings_build_the_train_command_line(tmp_path: Path) -> None:
     assert "--resume" in resume and "--data" not in resume and "--steps" not in resume
 
 
+def test_loss_curve_has_a_smoothed_line_that_follows_the_trend(qtbot) -> None:
+    """Per-batch losses scatter: the bright line is a debiased moving average of them."""
+    from app.trainer.run_view import RunView
+
+    view = RunView()
+    qtbot.addWidget(view)
+    view.reset(scratch=True)
+    losses = [0.1 if i % 2 else 0.3 for i in range(200)] + [0.05] * 200   # noisy, then a drop
+    for i, loss in enumerate(losses, start=1):
+        view.step({"event": "step", "step": i, "loss": loss})
+    steps, smooth = view.smoothed_loss_points()
+    assert steps == view.loss_points()[0] and len(smooth) == 400
+    assert smooth[0] == pytest.approx(0.3)                    # debiased: starts at the first loss
+    assert all(abs(v - 0.2) < 0.02 for v in smooth[100:200])  # the scatter averages out
+    assert smooth[-1] == pytest.approx(0.05, abs=1e-3)        # and it follows the drop
+    x, y = view.loss_smooth_curve.getData()                # the plot's y axis is logarithmic
+    assert list(y) == pytest.approx([math.log10(v) for v in smooth])
+    view.reset(scratch=True)
+    assert view.smoothed_loss_points() == ([], [])
+
+
 def test_format_eta_and_sdr_comparison() -> None:
     assert format_eta(None) == "—" and format_eta(float("nan")) == "—"
     assert format_eta(12.4) == "12 s" and format_eta(185) == "3 min 05 s" and format_eta(3720) == "1 h 02 min"

@@ -201,7 +201,10 @@ class DatasetReportView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
-        self.table.setWordWrap(True)
+        # one line per song: a long problem text is elided (it is in full in the tooltip); wrapped
+        # into the narrow last column it made a warned song's row a screen tall
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.summary)
@@ -246,7 +249,6 @@ class DatasetReportView(QWidget):
                 elif problems:
                     item.setBackground(WARNING_BRUSH)
                 self.table.setItem(row, col, item)
-        self.table.resizeRowsToContents()
 
     def usable_count(self) -> int:
         return sum(1 for s in (self.report or {}).get("songs") or [] if s.get("usable"))

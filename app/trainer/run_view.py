@@ -37,6 +37,9 @@ SCRATCH = "scratch"
 STEM_COLORS = {"drums": "#e4572e", "bass": "#4c9f70", "other": "#f3a712", "vocals": "#3f88c5"}
 #: events replayed from a resumed run's events.jsonl (the newest ones)
 MAX_REPLAYED_EVENTS = 20000
+#: weight of the past in the smoothed loss curve (an exponential moving average over the logged
+#: points, debiased at the start as TensorBoard does): ~10 points' memory
+LOSS_SMOOTHING = 0.9
 
 
 def finite(value: Any) -> float | None:
@@ -82,6 +85,8 @@ class RunView(QSplitter):
         super().__init__(Qt.Orientation.Vertical, parent)
         self._loss_x: list[float] = []
         self._loss_y: list[float] = []
+        self._loss_smooth: list[float] = []
+        self._ema = (0.0, 0.0)  # (running average, weight of what it has seen)
         self._sdr: dict[str, tuple[list[float], list[float]]] = {}
         #: stem -> SDR (dB) of the base model (step-0 validation) and of the best fine-tuned step
         self.before_sdr: dict | None = None
@@ -97,7 +102,9 @@ class RunView(QSplitter):
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#c8c8c8", width=1.5))
+        # per-batch losses scatter widely: faint raw points under a smoothed line
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen(200, 200, 200, 70, width=1))
+        self.loss_smooth_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#f0f0f0", width=2))
         self.sdr_plot = pg.PlotWidget()
         self.sdr_plot.setObjectName("sdrPlot")
         self.sdr_plot.setTitle("Validation SDR per stem (dB)")
@@ -141,7 +148,8 @@ class RunView(QSplitter):
     # -- feeding ------------------------------------------------------------------------------
     def reset(self, scratch: bool) -> None:
         """Empty curves and results for a new run (`scratch`: no base model to compare with)."""
-        self._loss_x, self._loss_y = [], []
+        self._loss_x, self._loss_y, self._loss_smooth = [], [], []
+        self._ema = (0.0, 0.0)
         self._sdr = {}
         self.before_sdr = self.after_sdr = None
         self.base_name = None
@@ -182,7 +190,7 @@ class RunView(QSplitter):
     def step(self, event: dict) -> None:
         """A "step" event: one more loss point."""
         self._add_loss(event)
-        self.loss_curve.setData(self._loss_x, self._loss_y)
+        self._draw_loss()
 
     def validation(self, event: dict) -> str:
         """A "validation" event: SDR points; returns the log line describing it."""
@@ -228,6 +236,10 @@ class RunView(QSplitter):
         """(steps, losses) plotted so far."""
         return list(self._loss_x), list(self._loss_y)
 
+    def smoothed_loss_points(self) -> tuple[list[float], list[float]]:
+        """(steps, smoothed losses) of the bright line."""
+        return list(self._loss_x), list(self._loss_smooth)
+
     def sdr_points(self) -> dict[str, tuple[list[float], list[float]]]:
         """stem -> (steps, SDR dB) plotted so far."""
         return {k: (list(v[0]), list(v[1])) for k, v in self._sdr.items()}
@@ -240,6 +252,11 @@ class RunView(QSplitter):
         if loss is not None and loss > 0:
             self._loss_x.append(float(event.get("step", len(self._loss_x))))
             self._loss_y.append(loss)
+            average, seen = self._ema
+            average = LOSS_SMOOTHING * average + (1.0 - LOSS_SMOOTHING) * loss
+            seen = LOSS_SMOOTHING * seen + (1.0 - LOSS_SMOOTHING)
+            self._ema = (average, seen)
+            self._loss_smooth.append(average / seen)
 
     def _add_validation(self, event: dict) -> None:
         step = float(event.get("step", 0))
@@ -254,8 +271,12 @@ class RunView(QSplitter):
             xs.append(step)
             ys.append(value)
 
-    def _redraw(self) -> None:
+    def _draw_loss(self) -> None:
         self.loss_curve.setData(self._loss_x, self._loss_y)
+        self.loss_smooth_curve.setData(self._loss_x, self._loss_smooth)
+
+    def _redraw(self) -> None:
+        self._draw_loss()
         for stem in self._sdr.keys() - self.sdr_curves.keys():
             self.sdr_curves[stem] = self._sdr_curve(stem)
         for stem, curve in self.sdr_curves.items():
