@@ -20,11 +20,12 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from .audio.mixer import ORIGINAL, StemMixer
 from .audio.player import Player
 from .jobs import JobRunner
+from .palette import stem_color
 from .track import Track
 from .widgets.envelope import EnvelopePyramid
 from .widgets.stem_lane import StemLaneControls, bind_to_mixer
 from .widgets.transport import PlaybackPoller, TransportBar
-from .widgets.waveform_view import LANE_COLORS, WaveformView
+from .widgets.waveform_view import WaveformView
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ REGION_FLUSH_MS = 120     # separated regions are applied to lanes at most this 
 REGION_SLICE_SECONDS = 1.0  # ... in slices of this length ...
 REGION_BUDGET_MS = 8.0    # ... for at most this long per event-loop turn (keeps the GUI fluid)
 RESIDUAL = "residual"
-RESIDUAL_COLOR = "#9e8cc8"
 AXIS_HEIGHT = 26          # the waveform's shared time axis under the last lane
 
 
@@ -205,7 +205,7 @@ class PlayerPanel(QWidget):
         self.lanes.clear()
         self.lanes_extra.clear()
         for name in (ORIGINAL, *track.sources):
-            lane = StemLaneControls(name, LANE_COLORS.get(name, "#c8c8c8"))
+            lane = StemLaneControls(name, stem_color(name))
             bind_to_mixer(lane, self.mixer)
             lane.set_drag_provider(self._drag_provider)
             self.controls.addWidget(lane, 1)
@@ -223,12 +223,12 @@ class PlayerPanel(QWidget):
         """Show mixture − sum of stems (what no stem caught) as a view-only lane."""
         if track is not self.track or RESIDUAL in self.waveform.lane_names:
             return
-        self.waveform.add_lane(RESIDUAL, envelope=envelope, color=RESIDUAL_COLOR)
+        self.waveform.add_lane(RESIDUAL, envelope=envelope)
         label = QLabel("Residual")
         label.setObjectName("residualLabel")
         label.setToolTip("Mixture minus the sum of the stems: bleed, reverb tails and what the "
                          "model missed. View only; export it with Export ▸ Residual.")
-        label.setStyleSheet(f"color: {RESIDUAL_COLOR}; font-weight: bold; padding: 4px;")
+        label.setStyleSheet(f"color: {stem_color(RESIDUAL)}; font-weight: bold; padding: 4px;")
         label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.controls.addWidget(label, 1)
         self.lanes_extra.append(label)

@@ -33,8 +33,9 @@ import pyqtgraph as pg  # noqa: E402  (after PySide6: pyqtgraph picks the bindin
 
 from model.config import SOURCES
 
+from ..palette import stem_color
+
 SCRATCH = "scratch"
-STEM_COLORS = {"drums": "#e4572e", "bass": "#4c9f70", "other": "#f3a712", "vocals": "#3f88c5"}
 #: events replayed from a resumed run's events.jsonl (the newest ones)
 MAX_REPLAYED_EVENTS = 20000
 #: weight of the past in the smoothed loss curve (an exponential moving average over the logged
@@ -141,7 +142,7 @@ class RunView(QSplitter):
         self.setSizes([260, 260, 280, 140])
 
     def _sdr_curve(self, stem: str) -> Any:
-        color = STEM_COLORS.get(stem, "#aaa")
+        color = stem_color(stem)
         return self.sdr_plot.plot([], [], name=stem, pen=pg.mkPen(color, width=2),
                                   symbol="o", symbolSize=6, symbolBrush=color)
 

@@ -24,17 +24,12 @@ from PySide6 import QtCore, QtWidgets  # PySide6 before pyqtgraph
 
 import pyqtgraph as pg  # noqa: E402
 
+from app.palette import stem_color
 from app.widgets.envelope import EnvelopePyramid
 
 logger = logging.getLogger(__name__)
 
 REDRAW_HZ = 25  # progressive updates are drawn at most this often
-
-LANE_COLORS = {
-    "original": "#b0b7c3", "drums": "#f2a541", "bass": "#5fb3f6",
-    "other": "#8fd17a", "vocals": "#e86a92",
-}
-
 
 def format_seconds(seconds: float) -> str:
     """``mm:ss.mmm`` (minutes may exceed 59)."""
@@ -189,7 +184,7 @@ class WaveformView(QtWidgets.QWidget):
         if envelope is None:
             envelope = (EnvelopePyramid.from_samples(samples) if samples is not None
                         else EnvelopePyramid(self.total_frames))
-        color = color or LANE_COLORS.get(name, "#c8c8c8")
+        color = color or stem_color(name)
         first = next(iter(self._lanes.values()), None)
         row = len(self._lanes)
         vb = _LaneViewBox(self)
