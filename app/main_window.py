@@ -161,6 +161,11 @@ class MainWindow(QMainWindow):
         self.prefs_action = act("&Preferences…", self.preferences_dialog, QKeySequence.StandardKey.Preferences)
         self.reset_layout_action = act("&Reset layout", self.reset_layout)
         self.play_action = act("Play / pause", self.player.toggle_play, Qt.Key.Key_Space)
+        self.spectrogram_action = act("&Spectrograms", self._spectrograms_toggled, "Ctrl+Shift+F",
+                                      tip="Show each lane's spectrogram instead of its waveform "
+                                          "(same level scale in every lane: bleed shows as "
+                                          "a fainter copy)")
+        self.spectrogram_action.setCheckable(True)
         self.addAction(self.play_action)
 
     def _build_menus(self) -> None:
@@ -180,6 +185,8 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self.install_action)
         self.view_menu = self.menuBar().addMenu("&View")
+        self.view_menu.addAction(self.spectrogram_action)
+        self.view_menu.addSeparator()
         menu = self.menuBar().addMenu("&Help")
         menu.addAction(self.about_action)
 
@@ -261,6 +268,10 @@ class MainWindow(QMainWindow):
         self.device_picker.device_changed.connect(lambda dev: self.settings.set("device", dev))
         self.model_picker.model_changed.connect(self._model_changed)
 
+    def _spectrograms_toggled(self, on: bool) -> None:
+        self.settings.set("spectrograms", bool(on))
+        self.player.show_spectrograms(bool(on))
+
     def _quality_changed(self, _index: int) -> None:
         self.settings.set("quality", self.quality_box.currentData())
         self.session.reload_current()
@@ -332,6 +343,7 @@ class MainWindow(QMainWindow):
     def _track_completed(self, track: Track) -> None:
         if track.complete:
             self._show_residual(track)
+        self.player.update_spectrograms()
         self._show_device(track)
         if track.se_activations:
             self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds,
@@ -481,6 +493,9 @@ class MainWindow(QMainWindow):
         state = self.settings.window_state("state")
         if state is not None:
             self.restoreState(state)
+        if self.settings.get("spectrograms"):
+            self.spectrogram_action.setChecked(True)
+            self.player.show_spectrograms(True)
 
     def save_state(self) -> None:
         self.settings.set_window_state("geometry", self.saveGeometry())

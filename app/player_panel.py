@@ -25,7 +25,7 @@ from .track import Track
 from .widgets.envelope import EnvelopePyramid
 from .widgets.stem_lane import StemLaneControls, bind_to_mixer
 from .widgets.transport import PlaybackPoller, TransportBar
-from .widgets.waveform_view import WaveformView
+from .widgets.waveform_view import SPECTROGRAM, WAVEFORM, WaveformView
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +151,7 @@ class PlayerPanel(QWidget):
         self._build_lane_controls(track)
         self.transport.set_duration(track.duration_seconds)
         self.selection_changed.emit(None)
+        self.update_spectrograms()
 
     def _load_lanes(self, track: Track) -> None:
         """Mixer lanes for `track`. At the device's rate they borrow the track's arrays (no copy
@@ -233,6 +234,46 @@ class PlayerPanel(QWidget):
         self.controls.addWidget(label, 1)
         self.lanes_extra.append(label)
         self._fit_rows()
+        self.update_spectrograms()
+
+    # -- spectrograms ------------------------------------------------------------------------
+    def show_spectrograms(self, on: bool) -> None:
+        """Spectrograms instead of waveforms in every lane (computed in a worker when needed)."""
+        self.waveform.set_display_mode(SPECTROGRAM if on else WAVEFORM)
+        self.update_spectrograms()
+
+    def update_spectrograms(self) -> None:
+        """In spectrogram mode, compute the images the lanes lack: the original's at once, the
+        stems' and the residual's once the separation is complete (a stem being separated shows
+        its waveform filling in). All share the original's reference level."""
+        track, view = self.track, self.waveform
+        if track is None or self.runner is None or view.display_mode != SPECTROGRAM:
+            return
+        wanted = {name: view.lane_revision(name) for name in view.lane_names
+                  if not view.has_spectrogram(name) and (name == ORIGINAL or track.complete)}
+        if not wanted:
+            return
+        from .jobs import FunctionJob
+        from .widgets.spectrogram import lane_spectrograms, mono_of, residual_of
+
+        signals = {ORIGINAL: mono_of(track.mixture), RESIDUAL: residual_of(track.mixture, track.stems),
+                   **{name: mono_of(stem) for name, stem in zip(track.sources, track.stems)}}
+
+        def compute(cancel) -> dict:
+            lanes = {name: signals[name] for name in {*wanted, ORIGINAL}}
+            images = lane_spectrograms(lanes, track.frames, track.samplerate, reference_lane=ORIGINAL)
+            return {name: images[name] for name in wanted}
+
+        job = FunctionJob("spectrograms", compute)
+        job.signals.finished.connect(lambda images: self._spectrograms_ready(track, wanted, images))
+        self.runner.start(job)
+
+    def _spectrograms_ready(self, track: Track, revisions: dict[str, int], images: dict) -> None:
+        if track is not self.track:
+            return  # another song since
+        for name, image in images.items():
+            if name in self.waveform.lane_names and self.waveform.lane_revision(name) == revisions[name]:
+                self.waveform.set_spectrogram(name, image)
 
     def _drag_provider(self, name: str) -> list[Path] | None:
         if self.drag_paths is None or self.track is None:
@@ -270,6 +311,8 @@ class PlayerPanel(QWidget):
                 break
         if self._pending:
             self._flush_timer.start(0)
+        else:
+            self.update_spectrograms()  # the stems are drawn as they now are (complete or not)
 
     def _flush_some(self) -> None:
         self.flush_regions(REGION_BUDGET_MS)

@@ -45,6 +45,7 @@ PREFS: dict[str, tuple[type, Any]] = {
     "quality": (str, "balanced"),
     "segment_seconds": (float, 0.0),    # 0 = the model's own segment length
     "auto_separate": (bool, True),
+    "spectrograms": (bool, False),      # lanes show spectrograms instead of waveforms
     "export_container": (str, "wav"),
     "export_bit_depth": (int, 0),       # 0 = like the source
     "export_template": (str, "{track}/{stem}.{ext}"),

@@ -11,6 +11,9 @@
   ``REDRAW_HZ`` times a second, whatever the rate regions arrive at.
 - The playhead and the shading are plain C++ graphics items (no Python ``paint``), so a repaint
   while a separation streams in costs little on the GUI thread.
+- Display mode "spectrogram" shows a lane's spectrogram image (``set_spectrogram``, computed in a
+  worker, see spectrogram.py) instead of its waveform; a lane without one (yet), or whose audio
+  changed since, shows its waveform.
 Frames are track frames at ``samplerate``; the x axis is in seconds.
 """
 
@@ -26,10 +29,13 @@ import pyqtgraph as pg  # noqa: E402
 
 from app.palette import stem_color
 from app.widgets.envelope import EnvelopePyramid
+from app.widgets.spectrogram import Spectrogram
 
 logger = logging.getLogger(__name__)
 
 REDRAW_HZ = 25  # progressive updates are drawn at most this often
+WAVEFORM, SPECTROGRAM = "waveform", "spectrogram"
+_SPECTROGRAM_LUT = pg.colormap.get("inferno").getLookupTable(nPts=256)
 
 def format_seconds(seconds: float) -> str:
     """``mm:ss.mmm`` (minutes may exceed 59)."""
@@ -126,6 +132,9 @@ class _Lane:
     pending: _Shade  # shading over the part not separated yet
     envelope: EnvelopePyramid | None = None
     level: int = 0
+    image: pg.ImageItem | None = None  # the spectrogram, once one was set
+    image_current: bool = False        # ... and it shows the lane's audio as it is now
+    revision: int = 0                  # bumped whenever the lane's audio changes
 
 
 class WaveformView(QtWidgets.QWidget):
@@ -144,6 +153,7 @@ class WaveformView(QtWidgets.QWidget):
         self._loop: tuple[int, int] | None = None
         self._syncing = False
         self._playhead_frame = 0
+        self._mode = WAVEFORM
         self._dirty_curves: set[str] = set()   # lanes with visible regions not drawn yet
         self._dirty_shading: set[str] = set()  # lanes whose separated frontier may have moved
         self._redraw_timer = QtCore.QTimer(self)
@@ -233,6 +243,7 @@ class WaveformView(QtWidgets.QWidget):
             self._show_loop(*self._loop)
         self._update_pending(lane)
         self._refresh([name])
+        self._apply_mode(lane)
 
     def update_lane_region(self, name: str, start_frame: int, block: np.ndarray) -> None:
         """Fold a newly separated region ``block (channels, n)`` at ``start_frame`` into lane
@@ -240,6 +251,7 @@ class WaveformView(QtWidgets.QWidget):
         coalesced redraw (within 1/REDRAW_HZ s, or at once by ``flush_redraw``)."""
         lane = self._lane(name)
         lane.envelope.update(start_frame, block)
+        self._drop_spectrogram(lane)
         x0, x1 = self.visible_range()
         visible = start_frame < x1 and start_frame + block.shape[-1] > x0
         self._dirty_shading.add(name)
@@ -265,10 +277,52 @@ class WaveformView(QtWidgets.QWidget):
         """Replace a lane's content with the whole ``samples (channels, frames)``."""
         lane = self._lane(name)
         lane.envelope = envelope or EnvelopePyramid.from_samples(samples)
+        self._drop_spectrogram(lane)
         self._dirty_curves.discard(name)
         self._dirty_shading.discard(name)
         self._update_pending(lane)
         self._refresh([name])
+
+    def set_spectrogram(self, name: str, spectrogram: Spectrogram) -> None:
+        """Give lane ``name`` its spectrogram image (shown in spectrogram mode), spanning
+        ``spectrogram.duration_seconds`` from 0 s over the lane's height (low bands at the bottom)."""
+        lane = self._lane(name)
+        if lane.image is None:
+            lane.image = pg.ImageItem(axisOrder="row-major")
+            lane.image.setLookupTable(_SPECTROGRAM_LUT)
+            lane.image.setZValue(-20)  # under the "not separated yet" shading and the playhead
+            lane.plot.addItem(lane.image, ignoreBounds=True)
+        lane.image.setImage(spectrogram.image, autoLevels=False, levels=(0, 255))
+        lane.image.setRect(0.0, -1.0, spectrogram.duration_seconds, 2.0)
+        lane.image_current = True
+        self._apply_mode(lane)
+
+    def set_display_mode(self, mode: str) -> None:
+        """WAVEFORM or SPECTROGRAM for every lane."""
+        if mode not in (WAVEFORM, SPECTROGRAM):
+            raise ValueError(f"unknown display mode {mode!r}")
+        self._mode = mode
+        for lane in self._lanes.values():
+            self._apply_mode(lane)
+
+    @property
+    def display_mode(self) -> str:
+        return self._mode
+
+    def shows_spectrogram(self, name: str) -> bool:
+        """Whether lane ``name`` shows a (current) spectrogram now."""
+        lane = self._lane(name)
+        return lane.image is not None and lane.image.isVisible()
+
+    def lane_revision(self, name: str) -> int:
+        """Changes whenever lane ``name``'s audio does: a spectrogram computed from the audio of
+        an older revision must not be set."""
+        return self._lane(name).revision
+
+    def has_spectrogram(self, name: str) -> bool:
+        """Whether lane ``name`` holds a spectrogram of its current audio."""
+        lane = self._lane(name)
+        return lane.image_current
 
     # ------------------------------------------------------------------ queries
     @property
@@ -378,6 +432,20 @@ class WaveformView(QtWidgets.QWidget):
             xs, ys, level = lane.envelope.segment(int(f0), int(np.ceil(f1)), pixels)
             lane.level = level
             lane.curve.setData(xs / self.samplerate, ys)
+
+    def _apply_mode(self, lane: _Lane) -> None:
+        spectrogram = self._mode == SPECTROGRAM and lane.image_current
+        if lane.image is not None:
+            lane.image.setVisible(spectrogram)
+        lane.curve.setVisible(not spectrogram)
+
+    def _drop_spectrogram(self, lane: _Lane) -> None:
+        """The lane's audio changed: its image no longer shows it (the waveform does until a new
+        one is set)."""
+        lane.revision += 1
+        if lane.image_current:
+            lane.image_current = False
+            self._apply_mode(lane)
 
     def _update_pending(self, lane: _Lane) -> None:
         filled = lane.envelope.filled_frames

@@ -1,0 +1,79 @@
+"""View ▸ Spectrograms in the real window: every lane's image appears over the song's length on one
+level scale, the waveforms come back when it is switched off, the choice is remembered, and an
+image never outlives the audio it was made from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.gui_fixtures import make_song, make_window, stemdeck_home  # noqa: F401
+
+pytestmark = pytest.mark.gui
+
+
+def _separated(qtbot, window, path):
+    with qtbot.waitSignal(window.session.track_completed, timeout=60_000):
+        window.open_paths([path])
+    qtbot.waitUntil(lambda: not window.player._pending, timeout=10_000)
+
+
+def _all_spectrograms(window) -> bool:
+    view = window.player.waveform
+    return all(view.shows_spectrogram(name) for name in view.lane_names)
+
+
+def test_spectrograms_replace_waveforms_in_every_lane_and_back(qtbot, make_window, stemdeck_home,
+                                                               tmp_path):
+    window = make_window()
+    _separated(qtbot, window, make_song(tmp_path / "a.wav", seconds=3.0))
+    view = window.player.waveform
+    qtbot.waitUntil(lambda: "residual" in view.lane_names, timeout=10_000)
+    window.spectrogram_action.trigger()
+    qtbot.waitUntil(lambda: _all_spectrograms(window), timeout=30_000)
+    assert set(view.lane_names) == {"original", "drums", "bass", "other", "vocals", "residual"}
+    for name in view.lane_names:
+        lane = view._lanes[name]
+        rect = lane.image.mapRectToParent(lane.image.boundingRect())
+        assert rect.left() == pytest.approx(0.0)
+        assert rect.right() == pytest.approx(3.0, abs=0.05)   # the song's length in seconds
+        assert not lane.curve.isVisible()
+    # one level scale: the original (everything) is at least as bright as any stem
+    assert all(view._lanes[n].image.image.max() <= view._lanes["original"].image.image.max()
+               for n in view.lane_names)
+    assert window.settings.get("spectrograms") is True
+
+    window.spectrogram_action.trigger()
+    assert all(view._lanes[n].curve.isVisible() and not view.shows_spectrogram(n)
+               for n in view.lane_names)
+    assert window.settings.get("spectrograms") is False
+
+
+def test_the_choice_is_remembered_and_a_new_song_gets_its_own_images(qtbot, make_window,
+                                                                     stemdeck_home, tmp_path):
+    window = make_window(spectrograms=True)
+    assert window.spectrogram_action.isChecked()
+    _separated(qtbot, window, make_song(tmp_path / "one.wav", seconds=2.0))
+    qtbot.waitUntil(lambda: _all_spectrograms(window), timeout=30_000)
+    view = window.player.waveform
+    first = view._lanes["original"].image.image.copy()
+
+    _separated(qtbot, window, make_song(tmp_path / "two.wav", seconds=4.0))
+    qtbot.waitUntil(lambda: _all_spectrograms(window), timeout=30_000)
+    rect = view._lanes["original"].image.mapRectToParent(view._lanes["original"].image.boundingRect())
+    assert rect.right() == pytest.approx(4.0, abs=0.05)           # the new song, not the old one
+    assert view._lanes["original"].image.image.shape[1] > first.shape[1]
+
+
+def test_new_audio_in_a_lane_retires_its_image(qtbot, make_window, stemdeck_home, tmp_path):
+    """A region separated again (e.g. another quality) must not sit under an old spectrogram:
+    the lane shows its waveform until a new image is made from the new audio."""
+    window = make_window(spectrograms=True)
+    _separated(qtbot, window, make_song(tmp_path / "a.wav", seconds=2.0))
+    qtbot.waitUntil(lambda: _all_spectrograms(window), timeout=30_000)
+    view = window.player.waveform
+    view.update_lane_region("vocals", 0, np.zeros((2, 1000), np.float32))
+    assert not view.shows_spectrogram("vocals") and view._lanes["vocals"].curve.isVisible()
+    assert view.shows_spectrogram("drums")
+    window.player.update_spectrograms()                           # made again, from the new audio
+    qtbot.waitUntil(lambda: view.shows_spectrogram("vocals"), timeout=30_000)
