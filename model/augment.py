@@ -12,15 +12,23 @@ Nothing random happens in eval mode (`train=False`): a centre crop, stems unchan
 * amplitude scaling — one gain per stem, uniform in `gain_range` (0.25–1.25 as in the
   experiment recorded in CORPUS_NOTES.md);
 * sign flip — each stem multiplied by ±1;
-* channel swap — left/right exchanged per stem (stereo only).
+* channel swap — left/right exchanged per stem (stereo only);
+* varispeed — with `speed_probability` the whole example (every stem alike) is played up to
+  `speed_range` faster or slower, pitch and tempo together like a tape or turntable (±8 % ≈
+  ±1.3 semitones; resampled with soxr). Formants move with the pitch, so one recorded voice or
+  instrument stands in for several; Demucs trains with a pitch/tempo augmentation for the same
+  reason. Off by default.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from .audio_io import resample
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +44,24 @@ class AugmentConfig:
     gain_high: float = 1.25
     sign_flip: bool = True
     channel_swap: bool = True
+    speed_probability: float = 0.0
+    speed_range: float = 0.08
 
     @classmethod
     def off(cls) -> "AugmentConfig":
         return cls(enabled=False, shift_seconds=0.0, remix_probability=0.0, gain_low=1.0,
-                   gain_high=1.0, sign_flip=False, channel_swap=False)
+                   gain_high=1.0, sign_flip=False, channel_swap=False, speed_probability=0.0)
 
     def shift_frames(self, samplerate: int) -> int:
         return int(round(self.shift_seconds * samplerate)) if self.enabled else 0
+
+    def read_frames(self, segment_frames: int, samplerate: int) -> int:
+        """Frames a training example reads from each stem: the segment, the shift margin, and
+        room for the fastest varispeed (which consumes `1 + speed_range` times the frames)."""
+        frames = segment_frames + self.shift_frames(samplerate)
+        if self.enabled and self.speed_probability > 0:
+            frames = int(math.ceil(frames * (1.0 + self.speed_range))) + 1
+        return frames
 
 
 def remix_song_indices(
@@ -57,6 +75,18 @@ def remix_song_indices(
     if probability > 0 and rng.random() < probability:
         return rng.choice(len(weights), size=n_sources, p=weights).astype(np.int64)
     return np.full(n_sources, first, dtype=np.int64)
+
+
+#: nominal rate for varispeed resampling: only the ratio of the two rates matters
+_SPEED_BASE_RATE = 48000
+
+
+def change_speed(stems: np.ndarray, factor: float) -> np.ndarray:
+    """(S, C, N) -> (S, C, ~N / factor): every stem played `factor` times as fast (pitch and
+    tempo together)."""
+    flat = np.ascontiguousarray(stems, dtype=np.float32).reshape(-1, stems.shape[-1])
+    out = resample(flat, int(round(_SPEED_BASE_RATE * factor)), _SPEED_BASE_RATE)
+    return out.reshape(stems.shape[:-1] + (out.shape[-1],))
 
 
 def random_shift(stems: np.ndarray, segment_frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -109,6 +139,9 @@ def augment_stems(
     if not (train and config.enabled):
         out = np.ascontiguousarray(centre_crop(stems, segment_frames))
         return out, out.sum(axis=0)
+    if config.speed_probability > 0 and rng.random() < config.speed_probability:
+        factor = rng.uniform(1.0 - config.speed_range, 1.0 + config.speed_range)
+        stems = change_speed(stems, factor)
     out = random_shift(stems, segment_frames, rng)
     if config.gain_low != 1.0 or config.gain_high != 1.0:
         out = scale_amplitude(out, rng, config.gain_low, config.gain_high)

@@ -595,8 +595,8 @@ class ExcerptDataset(_TorchDataset):  # type: ignore[misc,valid-type]
     def example(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """numpy version of __getitem__: (mixture (C, T), stems (S, C, T))."""
         rng = np.random.default_rng([self.seed, int(index)])
-        shift = self.augment.shift_frames(self.samplerate) if self.train else 0
-        read_len = self.segment_frames + shift
+        read_len = (self.augment.read_frames(self.segment_frames, self.samplerate) if self.train
+                    else self.segment_frames)
         prob = self.augment.remix_probability if (self.train and self.augment.enabled) else 0.0
         song_idx = remix_song_indices(rng, len(self.sources), self.weights, prob)
         starts: dict[int, int] = {}

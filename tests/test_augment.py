@@ -9,6 +9,7 @@ from model.augment import (
     AugmentConfig,
     augment_stems,
     centre_crop,
+    change_speed,
     random_shift,
     remix_song_indices,
 )
@@ -95,3 +96,36 @@ def test_remix_picks_songs_per_stem_with_the_given_probability():
     skewed = np.concatenate([remix_song_indices(np.random.default_rng(s), 4, np.array([9.0, 1.0]), 1.0)
                              for s in range(100)])
     assert 0.8 < np.mean(skewed == 0) < 0.97  # songs drawn by length
+
+
+@pytest.mark.parametrize("factor", [0.92, 1.08])
+def test_varispeed_moves_pitch_and_length_together(factor):
+    sr = 8000
+    t = np.arange(sr) / sr
+    tone = np.sin(2 * np.pi * 500 * t).astype(np.float32)
+    stems = np.stack([np.stack([tone, tone]), np.stack([0.5 * tone, tone])])       # (2, 2, sr)
+    out = change_speed(stems, factor)
+    assert out.shape[:2] == (2, 2)
+    assert out.shape[-1] == pytest.approx(sr / factor, abs=1)
+    spectrum = np.abs(np.fft.rfft(out[0, 0] * np.hanning(out.shape[-1])))
+    peak_hz = np.argmax(spectrum) * sr / out.shape[-1]
+    assert peak_hz == pytest.approx(500 * factor, abs=2)
+    np.testing.assert_allclose(out[1, 0], 0.5 * out[0, 0], atol=1e-5)   # every stem alike
+
+
+def test_varispeed_examples_keep_the_segment_and_the_exact_sum(stems):
+    cfg = AugmentConfig(shift_seconds=0.0, speed_probability=1.0)
+    segment = 3000
+    read = cfg.read_frames(segment, 8000)
+    assert read >= segment * (1 + cfg.speed_range)
+    long_stems = np.concatenate([stems, stems], axis=-1)[..., :read]
+    plain = AugmentConfig(shift_seconds=0.0)
+    for seed in range(10):
+        out, mix = augment_stems(long_stems, segment, np.random.default_rng(seed), cfg)
+        assert out.shape == (4, 2, segment)
+        np.testing.assert_array_equal(mix, out.sum(axis=0))
+        unsped, _ = augment_stems(long_stems, segment, np.random.default_rng(seed), plain)
+        assert not np.allclose(out, unsped)
+    # off by default, and off() turns it off: no extra frames read
+    assert AugmentConfig().read_frames(segment, 8000) == segment + AugmentConfig().shift_frames(8000)
+    assert AugmentConfig.off().read_frames(segment, 8000) == segment

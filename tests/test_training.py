@@ -146,13 +146,15 @@ def test_cli_json_events_installable_model_and_finetune(dataset, tmp_path, capsy
     out2 = tmp_path / "second"
     code = cli_main(["train", "--data", str(dataset), "--out", str(out2), "--from", str(model_path),
                      "--steps", "2", "--batch", "1", "--segment", "0.5", "--workers", "0",
-                     "--validate-every", "2", "--valid-seconds", "1.5", "--progress", "json"])
+                     "--validate-every", "2", "--valid-seconds", "1.5", "--progress", "json",
+                     "--varispeed", "0.5"])
     assert code == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert events[0]["base_model"] == "my-model"
     assert [e["step"] for e in events if e["event"] == "validation"] == [0, 2]
     _, card2 = load_model(out2 / "second.safetensors")
     assert card2.training["base_model"] == "my-model"
+    assert card2.training["augment"]["speed_probability"] == 0.5   # the card says how it trained
 
 
 def test_cli_reports_bad_dataset_as_json_error(tmp_path, capsys):
@@ -162,6 +164,15 @@ def test_cli_reports_bad_dataset_as_json_error(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     err = json.loads(lines[-1])
     assert err["event"] == "error" and "missing" in err["message"]
+
+
+def test_cli_refuses_a_probability_outside_0_to_1(dataset, tmp_path, capsys):
+    code = cli_main(["train", "--data", str(dataset), "--out", str(tmp_path / "o"), "--from", "scratch",
+                     "--tiny", "--varispeed", "1.5", "--progress", "json"])
+    assert code == 1
+    err = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert err["event"] == "error" and "--varispeed" in err["message"] and "1.5" in err["message"]
+    assert not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------------------------- DDP

@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--no-augment", action="store_true", help="train on plain excerpts")
     t.add_argument("--remix", dest="remix_probability", type=float,
                    help="probability that an example's stems come from different songs (default 0.5)")
+    t.add_argument("--varispeed", dest="speed_probability", type=float,
+                   help="probability that an example is played up to 8%% faster or slower, pitch "
+                        "and tempo together (default 0: off)")
     t.add_argument("--seed", type=int, help="random seed (default 0)")
     t.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     t.add_argument("--precision", choices=["auto", "fp32", "fp16", "bf16"],
@@ -196,8 +199,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             if not args.data:
                 raise StemDeckError("--data DIR is required (unless --resume)")
-            augment = AugmentConfig.off() if args.no_augment else AugmentConfig(
-                **({"remix_probability": args.remix_probability} if args.remix_probability is not None else {}))
+            chances = {key: getattr(args, key) for key in ("remix_probability", "speed_probability")
+                       if getattr(args, key) is not None}
+            for key, value in chances.items():
+                if not 0.0 <= value <= 1.0:
+                    flag = "--remix" if key == "remix_probability" else "--varispeed"
+                    raise StemDeckError(f"{flag} is a probability between 0 and 1, got {value}")
+            augment = AugmentConfig.off() if args.no_augment else AugmentConfig(**chances)
             if args.base_model is None and any(k in values for k in ("channels", "depth", "rnn", "norm",
                                                                      "attention", "resample", "tiny")):
                 raise StemDeckError("--channels/--depth/--rnn/--norm/--attention/--no-resample/--tiny shape a new network: "
