@@ -114,14 +114,15 @@ def test_parser_flushes_an_endless_line_to_the_log() -> None:
 def test_settings_build_the_train_command_line(tmp_path: Path) -> None:
     s = TrainSettings(data=str(tmp_path / "data"), out=str(tmp_path / "run"), base_model="scratch",
                       steps=50, batch=2, segment_seconds=2.5, device="cpu", validate_every=10,
-                      log_every=1, name="mine", extra_args=["--workers", "0"])
+                      log_every=1, name="mine", varispeed=0.5, extra_args=["--workers", "0"])
     program, args = train_command(s)
     assert program == sys.executable
     assert args[:4] == ["-u", "-m", "model.cli", "train"]
     joined = " ".join(args)
     for piece in (f"--out {tmp_path / 'run'}", "--progress json", f"--data {tmp_path / 'data'}",
                   "--from scratch", "--steps 50", "--batch 2", "--segment 2.5", "--device cpu",
-                  "--validate-every 10", "--log-every 1", "--name mine", "--workers 0"):
+                  "--validate-every 10", "--log-every 1", "--name mine", "--workers 0",
+                  "--varispeed 0.5"):
         assert piece in joined
     resume = TrainSettings(data="ignored", out=str(tmp_path / "run"), steps=9, resume=True).to_args()
     assert "--resume" in resume and "--data" not in resume and "--steps" not in resume
@@ -347,8 +348,12 @@ def test_form_is_saved_and_restored(qtbot, tmp_path: Path) -> None:
     tab.batch_spin.setValue(8)
     tab.segment_spin.setValue(6.5)
     tab.validate_spin.setValue(0)
+    tab.varispeed_check.setChecked(True)
     tab.device_combo.setCurrentIndex(tab.device_combo.findData("cuda:0"))
     tab.base_combo.setCurrentIndex(tab.base_combo.findData("other-model"))
+    fresh = TrainerTab(probe_environment=False)
+    qtbot.addWidget(fresh)
+    assert fresh.settings().varispeed is None                                # off by default
     tab.save_settings(store)
     store.sync()
     again = TrainerTab(probe_environment=False)
@@ -358,7 +363,7 @@ def test_form_is_saved_and_restored(qtbot, tmp_path: Path) -> None:
     assert again.dataset_edit.text() == str(tmp_path / "songs")
     s = again.settings()
     assert (s.steps, s.batch, s.segment_seconds, s.validate_every) == (2500, 8, 6.5, 0)
-    assert (s.device, s.base_model) == ("cuda:0", "other-model")
+    assert (s.device, s.base_model, s.varispeed) == ("cuda:0", "other-model", 0.5)
     # the choice survives the model list arriving; a model that is gone falls back to the default
     again._environment_ready({"models": [{"name": "base"}, {"name": "other-model"}], "default": "base",
                               "devices": [{"id": "cpu", "name": "CPU"}]})

@@ -124,6 +124,7 @@ class TrainSettings:
     log_every: int | None = None
     workers: int | None = None
     name: str | None = None
+    varispeed: float | None = None   # probability of a sped-up/slowed-down example (--varispeed)
     tiny: bool = False
     resume: bool = False
     extra_args: list[str] = field(default_factory=list)
@@ -141,7 +142,8 @@ class TrainSettings:
         for flag, value in (("--steps", self.steps), ("--batch", self.batch),
                             ("--segment", self.segment_seconds), ("--device", self.device),
                             ("--validate-every", self.validate_every), ("--log-every", self.log_every),
-                            ("--workers", self.workers), ("--name", self.name)):
+                            ("--workers", self.workers), ("--name", self.name),
+                            ("--varispeed", self.varispeed)):
             if value is not None and value != "":
                 args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
         return args + list(self.extra_args)

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -52,6 +53,8 @@ from .train_process import TrainProcess, TrainSettings
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
+#: what "Vary speed" asks for (the setting the bundled model was trained with)
+VARISPEED_PROBABILITY = 0.5
 EVENTS_FILE = "events.jsonl"
 
 
@@ -159,6 +162,11 @@ class TrainerTab(QWidget):
         self.validate_spin.setValue(200)
         self.validate_spin.setSpecialValueText("never")
         self.validate_spin.setToolTip("Steps between validations on the held-out songs (the best model is kept)")
+        self.varispeed_check = QCheckBox("Vary speed (±8 %) in half the examples")
+        self.varispeed_check.setObjectName("varispeed")
+        self.varispeed_check.setToolTip(
+            "Plays half the training examples up to 8 % faster or slower (pitch and tempo together), "
+            "so a dataset with few singers or instruments covers more voices and registers")
         self.device_combo = QComboBox()
         self.device_combo.setObjectName("trainDevice")
         self.device_combo.addItem("Automatic", "auto")
@@ -177,6 +185,7 @@ class TrainerTab(QWidget):
         form.addRow("Batch", self.batch_spin)
         form.addRow("Segment", self.segment_spin)
         form.addRow("Validate every", self.validate_spin)
+        form.addRow("Augmentation", self.varispeed_check)
         form.addRow("Device", self.device_combo)
         form.addRow("Output folder", out_row)
         form.addRow("Model name", self.name_edit)
@@ -361,6 +370,7 @@ class TrainerTab(QWidget):
             segment_seconds=float(self.segment_spin.value()),
             device=self.device_combo.currentData() or "auto",
             validate_every=self.validate_spin.value(),
+            varispeed=VARISPEED_PROBABILITY if self.varispeed_check.isChecked() else None,
             log_every=max(1, min(10, steps // 200)),
             name=self.name_edit.text().strip() or None,
             resume=resume,
@@ -590,6 +600,7 @@ class TrainerTab(QWidget):
         settings.setValue("batch", self.batch_spin.value())
         settings.setValue("segment_seconds", float(self.segment_spin.value()))
         settings.setValue("validate_every", self.validate_spin.value())
+        settings.setValue("varispeed", self.varispeed_check.isChecked())
         settings.setValue("device", self.device_combo.currentData() or "auto")
         settings.endGroup()
 
@@ -603,6 +614,7 @@ class TrainerTab(QWidget):
                                                             type=float)))
             self.validate_spin.setValue(int(settings.value("validate_every", self.validate_spin.value(),
                                                            type=int)))
+            self.varispeed_check.setChecked(bool(settings.value("varispeed", False, type=bool)))
             device = str(settings.value("device", "auto", type=str))
             if self.device_combo.findData(device) < 0:
                 self.device_combo.addItem(device, device)   # confirmed when the device list arrives
