@@ -67,8 +67,8 @@ class QueuePanel(QWidget):
             self.add_item(item)
             return
         row.setText(1, status_text(item))
-        tip = item.message if item.status == "failed" else str(item.path)
-        row.setToolTip(1, tip)
+        # the column is narrow: its tooltip holds the whole status (device, or the failure reason)
+        row.setToolTip(1, item.message if item.status == "failed" else status_text(item))
 
     def status_of(self, item: QueueItem) -> str:
         row = self._rows.get(id(item))
