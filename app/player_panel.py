@@ -51,6 +51,8 @@ class PlayerPanel(QWidget):
         self.track: Track | None = None
         self.runner: JobRunner | None = None   # set by the window: lane conversion in a worker
         self._lanes_generation = 0
+        #: spectrograms being computed: (track, lane) -> the lane revision they are made from
+        self._spectrograms_requested: dict[tuple[int, str], int] = {}
         self.drag_paths: Callable[[str], list[str]] | None = None
         self.enable_audio = enable_audio
         self.audio = Player(44100)       # opened in open_audio(); without it the mixer still works
@@ -244,15 +246,19 @@ class PlayerPanel(QWidget):
 
     def update_spectrograms(self) -> None:
         """In spectrogram mode, compute the images the lanes lack: the original's at once, the
-        stems' and the residual's once the separation is complete (a stem being separated shows
-        its waveform filling in). All share the original's reference level."""
+        stems' and the residual's once the separation is complete and its last regions are drawn
+        (a stem being separated shows its waveform filling in). All share the original's
+        reference level."""
         track, view = self.track, self.waveform
         if track is None or self.runner is None or view.display_mode != SPECTROGRAM:
             return
+        stems_final = track.complete and not self._pending  # last regions drawn: no new revision
         wanted = {name: view.lane_revision(name) for name in view.lane_names
-                  if not view.has_spectrogram(name) and (name == ORIGINAL or track.complete)}
+                  if not view.has_spectrogram(name) and (name == ORIGINAL or stems_final)
+                  and self._spectrograms_requested.get((id(track), name)) != view.lane_revision(name)}
         if not wanted:
-            return
+            return  # (several events ask at the end of a separation: one job per lane revision)
+        self._spectrograms_requested.update({(id(track), name): rev for name, rev in wanted.items()})
         from .jobs import FunctionJob
         from .widgets.spectrogram import lane_spectrograms, mono_of, residual_of
 
@@ -266,7 +272,13 @@ class PlayerPanel(QWidget):
 
         job = FunctionJob("spectrograms", compute)
         job.signals.finished.connect(lambda images: self._spectrograms_ready(track, wanted, images))
+        job.signals.done.connect(lambda: self._spectrogram_job_ended(track, wanted))
         self.runner.start(job)
+
+    def _spectrogram_job_ended(self, track: Track, revisions: dict[str, int]) -> None:
+        for name, revision in revisions.items():
+            if self._spectrograms_requested.get((id(track), name)) == revision:
+                del self._spectrograms_requested[(id(track), name)]
 
     def _spectrograms_ready(self, track: Track, revisions: dict[str, int], images: dict) -> None:
         if track is not self.track:

@@ -77,3 +77,32 @@ def test_new_audio_in_a_lane_retires_its_image(qtbot, make_window, stemdeck_home
     assert view.shows_spectrogram("drums")
     window.player.update_spectrograms()                           # made again, from the new audio
     qtbot.waitUntil(lambda: view.shows_spectrogram("vocals"), timeout=30_000)
+
+
+def test_each_lane_image_is_computed_once_per_separation(qtbot, make_window, stemdeck_home,
+                                                         tmp_path, monkeypatch):
+    """The end of a separation asks for spectrograms several times (last regions applied, track
+    completed, residual lane added); a lane already being computed is not computed again. The
+    computation is slowed down as for a long song, so the requests overlap it."""
+    import time
+
+    import app.widgets.spectrogram as spectrogram
+
+    compute = spectrogram.lane_spectrograms
+    monkeypatch.setattr(spectrogram, "lane_spectrograms",
+                        lambda *args, **kw: (time.sleep(0.5), compute(*args, **kw))[1])
+    window = make_window(spectrograms=True)
+    player = window.player
+    delivered: list[str] = []
+    ready = player._spectrograms_ready
+
+    def record(track, revisions, images):
+        delivered.extend(images)
+        ready(track, revisions, images)
+
+    player._spectrograms_ready = record
+    _separated(qtbot, window, make_song(tmp_path / "a.wav", seconds=3.0))
+    qtbot.waitUntil(lambda: "residual" in player.waveform.lane_names and _all_spectrograms(window),
+                    timeout=30_000)
+    qtbot.wait(1500)                                  # any duplicate job would have ended by now
+    assert sorted(delivered) == sorted(player.waveform.lane_names)
