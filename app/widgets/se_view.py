@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBo
 
 import pyqtgraph as pg  # after PySide6
 
+from app.palette import heatmap_lut
+
 logger = logging.getLogger(__name__)
 
 
@@ -83,16 +85,15 @@ class SEView(QWidget):
         controls.addWidget(self.compare_box, 1)
         controls.addStretch(1)
 
-        cmap = pg.colormap.get("inferno")
         self.map_plot = pg.PlotWidget(title="Mean SE weight per layer")
         self.map_img = pg.ImageItem(axisOrder="row-major")
-        self.map_img.setLookupTable(cmap.getLookupTable(nPts=256))
+        self.map_img.setLookupTable(heatmap_lut())
         self.map_plot.addItem(self.map_img)
         self.map_plot.setLabel("bottom", "channel")
         self.map_plot.getViewBox().invertY(True)
         self.time_plot = pg.PlotWidget(title="Chosen layer over time")
         self.time_img = pg.ImageItem(axisOrder="row-major")
-        self.time_img.setLookupTable(cmap.getLookupTable(nPts=256))
+        self.time_img.setLookupTable(heatmap_lut())
         self.time_plot.addItem(self.time_img)
         self.time_plot.setLabel("bottom", "time", units="s")
         self.time_plot.setLabel("left", "channel")

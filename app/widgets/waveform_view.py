@@ -27,7 +27,7 @@ from PySide6 import QtCore, QtWidgets  # PySide6 before pyqtgraph
 
 import pyqtgraph as pg  # noqa: E402
 
-from app.palette import stem_color
+from app.palette import heatmap_lut, stem_color
 from app.widgets.envelope import EnvelopePyramid
 from app.widgets.spectrogram import Spectrogram
 
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 REDRAW_HZ = 25  # progressive updates are drawn at most this often
 WAVEFORM, SPECTROGRAM = "waveform", "spectrogram"
-_SPECTROGRAM_LUT = pg.colormap.get("inferno").getLookupTable(nPts=256)
+
 
 def format_seconds(seconds: float) -> str:
     """``mm:ss.mmm`` (minutes may exceed 59)."""
@@ -289,7 +289,7 @@ class WaveformView(QtWidgets.QWidget):
         lane = self._lane(name)
         if lane.image is None:
             lane.image = pg.ImageItem(axisOrder="row-major")
-            lane.image.setLookupTable(_SPECTROGRAM_LUT)
+            lane.image.setLookupTable(heatmap_lut())
             lane.image.setZValue(-20)  # under the "not separated yet" shading and the playhead
             lane.plot.addItem(lane.image, ignoreBounds=True)
         lane.image.setImage(spectrogram.image, autoLevels=False, levels=(0, 255))
