@@ -24,6 +24,10 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
+#: AugmentConfig fields set from the command line, and their flags (for messages)
+PROBABILITY_FLAGS = {"remix_probability": "--remix", "speed_probability": "--varispeed"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("data and output")
     g.add_argument("--data", metavar="DIR", help="dataset folder (MUSDB18-HQ, MUSDB18 .stem.mp4, "
@@ -199,12 +203,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             if not args.data:
                 raise StemDeckError("--data DIR is required (unless --resume)")
-            chances = {key: getattr(args, key) for key in ("remix_probability", "speed_probability")
-                       if getattr(args, key) is not None}
+            chances = {key: getattr(args, key) for key in PROBABILITY_FLAGS if getattr(args, key) is not None}
             for key, value in chances.items():
                 if not 0.0 <= value <= 1.0:
-                    flag = "--remix" if key == "remix_probability" else "--varispeed"
-                    raise StemDeckError(f"{flag} is a probability between 0 and 1, got {value}")
+                    raise StemDeckError(f"{PROBABILITY_FLAGS[key]} is a probability between 0 and 1, got {value}")
             augment = AugmentConfig.off() if args.no_augment else AugmentConfig(**chances)
             if args.base_model is None and any(k in values for k in ("channels", "depth", "rnn", "norm",
                                                                      "attention", "resample", "tiny")):
