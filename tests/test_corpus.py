@@ -233,3 +233,39 @@ def test_real_guitar_excerpt(tmp_path):
     assert audio.shape == (2, 44100) and audio.dtype == np.float32
     assert start > 2.5, "the loudest excerpt overlaps the sounding part"
     assert np.sqrt(np.mean(audio ** 2)) > 0.05
+
+
+@needs_renderer
+def test_simple_profile_follows_the_corpus_notes_recipe(tmp_path, singer_wav):
+    """--profile simple: 4/4, GM voice patches only (even with a singer available), no distorted or
+    recorded guitars, EQ-only production, and still an exact mixture sum."""
+    import dataclasses
+
+    from model.corpus.build import build
+    from model.corpus.music import VOICE_PROGRAMS
+
+    opts = dataclasses.replace(_opts(tmp_path / "c", singer_wav, songs=4), profile="simple")
+    manifest = build(opts, progress=lambda m: None)
+    assert manifest["profile"] == "simple" and manifest["songs_complete"] == 4
+    assert manifest["voice_sources"] == [] and manifest["real_recordings"] == []
+    eq_only = {"HighpassFilter", "PeakFilter", "HighShelfFilter"}
+    for song in manifest["songs"]:
+        assert song["meter"] == "4/4"
+        assert 70 <= song["bpm"] <= 170
+        for part in song["parts"]:
+            assert part["engine"] == "fluidsynth", part
+            assert part["role"] not in ("dist_guitar", "lead_guitar", "real_guitar"), part
+            assert set(part["effects"]) <= eq_only, part
+            if part["stem"] == "vocals":
+                assert part["program"] in VOICE_PROGRAMS, part
+    for folder in sorted((tmp_path / "c").glob("*/synth7_*")):
+        ints = {f: sf.read(str(folder / f"{f}.wav"), dtype="int16")[0].astype(np.int32) for f in FILES}
+        assert np.array_equal(ints["mixture"], sum(ints[s] for s in FILES[1:]))
+
+
+def test_unknown_profile_is_refused():
+    from model.corpus.profiles import profile
+    from model.corpus.soundfonts import CorpusError
+
+    with pytest.raises(CorpusError, match="unknown corpus profile 'fancy'"):
+        profile("fancy")

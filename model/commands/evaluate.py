@@ -1,6 +1,8 @@
 """`stemdeck evaluate --model M --data DIR`: SDR of a model per song and stem, with baselines.
 
-Prints a table; `--out FILE` writes FILE.json and FILE.csv. `--full` adds ISR/SIR/SAR via the
+Prints a table; `--out FILE` writes FILE.json and FILE.csv. `--pseudo-reference spleeter` scores
+real songs that have no stems (files, folders of files, or dataset folders' mixtures) against
+pretrained Spleeter 2-stem's vocals and accompaniment (model/evaluate_pseudo.py). `--full` adds ISR/SIR/SAR via the
 optional museval package (slow: about 0.6 s per second of audio); `--baselines` adds the
 mixture, scaled-mixture and oracle-mask rows measured in the same run.
 """
@@ -17,7 +19,11 @@ logger = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="MODEL", help="installed model name or .safetensors path "
                         "(default: the default model)")
-    parser.add_argument("--data", metavar="DIR", required=True, help="dataset folder")
+    parser.add_argument("--data", metavar="PATH", required=True, nargs="+",
+                        help="dataset folder; with --pseudo-reference also audio files or folders of them")
+    parser.add_argument("--pseudo-reference", choices=["spleeter"],
+                        help="score songs without stems: vocals and accompaniment against pretrained "
+                             "Spleeter 2-stem (needs the [eval] extra)")
     parser.add_argument("--split", choices=["test", "valid", "train", "all"], default="test",
                         help="songs to evaluate (default test; folders without splits: all songs)")
     parser.add_argument("--full", action="store_true", help="also ISR/SIR/SAR via museval (slow)")
@@ -40,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.shifts < 1:
         raise SystemExit("stemdeck evaluate: error: --shifts must be >= 1")
+    if not args.pseudo_reference and len(args.data) != 1:
+        raise SystemExit("stemdeck evaluate: error: --data takes one dataset folder "
+                         "(several paths only with --pseudo-reference)")
     installed = resolve_model(args.model)
     model, card = load_model(installed.weights_path, device="cpu")
     mapping = StemMapping.parse(args.stem_map, tuple(model.config.sources))
@@ -56,17 +65,30 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(name[:30])
             bar.refresh()
 
+    info = {"name": card.name, "path": str(installed.weights_path), "sha256": card.sha256}
     try:
-        report = evaluate_dataset(
-            model, args.data, model_info={"name": card.name, "path": str(installed.weights_path),
-                                          "sha256": card.sha256},
-            split=args.split, device=args.device, shifts=args.shifts, full=args.full,
-            baselines=args.baselines, max_seconds=args.max_seconds, mapping=mapping, progress=progress)
+        if args.pseudo_reference:
+            from ..evaluate_pseudo import evaluate_pseudo_reference
+
+            report = evaluate_pseudo_reference(model, args.data, model_info=info, device=args.device,
+                                               shifts=args.shifts, max_seconds=args.max_seconds,
+                                               progress=progress)
+        else:
+            report = evaluate_dataset(
+                model, args.data[0], model_info=info, split=args.split, device=args.device, shifts=args.shifts,
+                full=args.full, baselines=args.baselines, max_seconds=args.max_seconds, mapping=mapping,
+                progress=progress)
     finally:
         if bar is not None:
             bar.close()
-    print(f"model {card.name} on {args.data} ({args.split})")
-    print(report.format_table())
+    if args.pseudo_reference:
+        print(f"model {card.name} against the Spleeter 2-stem pseudo-reference")
+        print(report.format_table())
+        print("vocal stem level relative to the mixture (dB; for instrumental songs lower is better): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in report.data["vocal_level_db"].items()))
+    else:
+        print(f"model {card.name} on {args.data[0]} ({args.split})")
+        print(report.format_table())
     if args.out:
         for path in report.write(args.out, overwrite=args.overwrite):
             print(f"wrote {path}")

@@ -20,8 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="corpus seed: same seed, same songs")
     b.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
     b.add_argument("--resume", action="store_true", help="keep complete songs in OUT, render the rest")
-    b.add_argument("--min-seconds", type=float, default=15.0, help="shortest song (s)")
-    b.add_argument("--max-seconds", type=float, default=30.0, help="longest song (s)")
+    b.add_argument("--profile", choices=("full", "simple"), default="full",
+                   help="'simple': the CORPUS_NOTES baseline recipe (4/4, FluidR3_GM only, GM voice patches, "
+                        "no distorted or recorded guitars, EQ-only production, 12-20 s songs)")
+    b.add_argument("--min-seconds", type=float, default=None, help="shortest song (s; default 15, simple 12)")
+    b.add_argument("--max-seconds", type=float, default=None, help="longest song (s; default 30, simple 20)")
     b.add_argument("--soundfonts", choices=("all", "small"), default="all",
                    help="'small': only TimGM6mb (fast, what tests use)")
     b.add_argument("--valid-every", type=int, default=20,
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--soundfonts", choices=("all", "small"), default="all")
     m.add_argument("--valid-every", type=int, default=20)
     m.add_argument("--vocals-source", default=None)
+    m.add_argument("--profile", choices=("full", "simple"), default="full")
     m.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -46,17 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from .build import BuildOptions, build, refresh_manifest
+    from .profiles import PROFILES
 
     try:
         if args.command == "manifest":
             opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, soundfonts=args.soundfonts,
-                                valid_every=args.valid_every, vocals_source=args.vocals_source)
+                                valid_every=args.valid_every, vocals_source=args.vocals_source, profile=args.profile)
             refresh_manifest(opts, progress=lambda msg: print(msg, flush=True))
             return 0
+        lo, hi = PROFILES[args.profile].seconds
         opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, jobs=max(1, args.jobs), resume=args.resume,
-                            min_seconds=args.min_seconds, max_seconds=args.max_seconds, soundfonts=args.soundfonts,
-                            valid_every=args.valid_every, vocals_source=args.vocals_source,
-                            real_audio=not args.no_real_audio)
+                            min_seconds=lo if args.min_seconds is None else args.min_seconds,
+                            max_seconds=hi if args.max_seconds is None else args.max_seconds,
+                            soundfonts=args.soundfonts, valid_every=args.valid_every,
+                            vocals_source=args.vocals_source, real_audio=not args.no_real_audio, profile=args.profile)
         build(opts, progress=lambda msg: print(msg, flush=True))
     except StemDeckError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -24,7 +24,8 @@ import numpy as np
 
 from . import GENERATOR_VERSION
 from .music import Song, arrange
-from .production import active_rms, apply_chain, chain_for, pan
+from .production import active_rms, apply_chain, chain_for, pan, simple_eq
+from .profiles import profile
 from .soundfonts import CorpusError, SoundFont, find_soundfonts, require_soundfonts
 from .synth import check_fluidsynth
 
@@ -48,6 +49,7 @@ class BuildOptions:
     valid_every: int = 20  # song index % valid_every == valid_every - 2 -> valid, == -1 -> test
     vocals_source: str | None = None  # real-singing WAV for WORLD; None -> default, "" -> none
     real_audio: bool = True  # mix real recorded guitars (Frets on Fire packs) into some songs' "other"
+    profile: str = "full"  # see profiles.py: "full" or "simple" (the CORPUS_NOTES baseline recipe)
 
 
 def split_of(index: int, every: int) -> str:
@@ -87,7 +89,8 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
     split = split_of(index, opts.valid_every)
     duration = round(float(rng.uniform(opts.min_seconds, opts.max_seconds)), 2)
     frames = int(round(duration * SAMPLERATE))
-    song: Song = arrange(rng, duration, bool(voice_caches))
+    prof = profile(opts.profile)
+    song: Song = arrange(rng, duration, bool(voice_caches), prof)
     # one real singer per song for every WORLD part (the first source, the shared singing, weighs most)
     singer = 0
     if voice_caches:
@@ -116,7 +119,7 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
     parts_meta = []
     for part in song.parts:
         sf_used = stem_sf.get(part.stem) if part.stem != "other" else _pick_sf(rng, sfs)
-        chain = chain_for(part.role, song.genre, rng)
+        chain = chain_for(part.role, song.genre, rng) if prof.production == "full" else simple_eq(rng)
         position = {"drums": _u(rng, -0.1, 0.1), "bass": _u(rng, -0.05, 0.05), "lead_voice": _u(rng, -0.05, 0.05),
                     "backing_voice": _u(rng, -0.6, 0.6)}.get(part.role if part.stem == "vocals" else part.stem,
                                                              _u(rng, -0.8, 0.8))
@@ -252,10 +255,22 @@ def _work(index: int) -> tuple[int, dict | None, str | None, float]:
         return index, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t
 
 
+def _profile_soundfonts(opts: BuildOptions, sfs: list[SoundFont]) -> list[SoundFont]:
+    """The soundfonts the profile plays (``--soundfonts small``, the tests' fast set, overrides it)."""
+    wanted = profile(opts.profile).soundfonts
+    if wanted is None or opts.soundfonts == "small":
+        return sfs
+    chosen = [s for s in sfs if s.name in wanted]
+    if not chosen:
+        raise CorpusError(f"the {opts.profile!r} profile plays {', '.join(wanted)}, which was not found "
+                          "(install fluid-soundfont-gm)")
+    return chosen
+
+
 def _voice_sources(opts: BuildOptions) -> list[Path]:
     from . import voice
 
-    if opts.vocals_source == "":
+    if opts.vocals_source == "" or not profile(opts.profile).real_voices:
         return []
     if opts.vocals_source:
         srcs = [Path(p) for p in opts.vocals_source.split(os.pathsep) if p]
@@ -291,7 +306,7 @@ def build(opts: BuildOptions, progress=print) -> dict:
     if not (0.5 <= opts.min_seconds <= opts.max_seconds):
         raise CorpusError(f"song length range {opts.min_seconds}..{opts.max_seconds} s is invalid (min 0.5 s)")
     check_fluidsynth()
-    sfs = require_soundfonts(opts.soundfonts)
+    sfs = _profile_soundfonts(opts, require_soundfonts(opts.soundfonts))
     out = opts.out
     names = {i: (split_of(i, opts.valid_every), song_name(opts.seed, i)) for i in range(opts.songs)}
     if out.exists() and not opts.resume:
@@ -361,7 +376,8 @@ def refresh_manifest(opts: BuildOptions, progress=print) -> dict:
     """Rewrite manifest.json of an existing corpus (e.g. while a build runs) and report its splits."""
     if not opts.out.is_dir():
         raise CorpusError(f"{opts.out} is not a corpus folder")
-    manifest = write_manifest(opts, find_soundfonts(opts.soundfonts), _voice_sources(opts), _real_tracks(opts))
+    manifest = write_manifest(opts, _profile_soundfonts(opts, find_soundfonts(opts.soundfonts)), _voice_sources(opts),
+                              _real_tracks(opts))
     progress(f"{opts.out}: {manifest['songs_complete']} of {opts.songs} songs complete")
     for sp, info in manifest["splits"].items():
         progress(f"  {sp}: {info['songs']} songs, {info['hours']:.3f} h")
@@ -369,7 +385,7 @@ def refresh_manifest(opts: BuildOptions, progress=print) -> dict:
 
 
 def _real_tracks(opts: BuildOptions) -> list:
-    if not opts.real_audio:
+    if not opts.real_audio or not profile(opts.profile).real_audio:
         return []
     from .realaudio import find_real_guitars
 
@@ -392,7 +408,9 @@ def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Pa
     manifest = {
         "generator": "stemdeck model.corpus", "generator_version": GENERATOR_VERSION,
         "command": f"python -m model.corpus build --out {opts.out} --songs {opts.songs} --seed {opts.seed} "
-                   f"--min-seconds {opts.min_seconds} --max-seconds {opts.max_seconds} --soundfonts {opts.soundfonts}",
+                   f"--min-seconds {opts.min_seconds} --max-seconds {opts.max_seconds} --soundfonts {opts.soundfonts}"
+                   f" --profile {opts.profile}",
+        "profile": opts.profile,
         "seed": opts.seed, "songs_requested": opts.songs, "songs_complete": len(songs),
         "samplerate": SAMPLERATE, "channels": 2, "format": "WAV PCM_16; mixture = exact integer sum of the stems",
         "layout": "<split>/<song>/{mixture,drums,bass,other,vocals}.wav",

@@ -6,11 +6,16 @@ Times are in seconds from the song start; pitches are MIDI note numbers; velocit
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .profiles import Profile
 
 logger = logging.getLogger(__name__)
 
@@ -121,14 +126,21 @@ def _pitch_near(pc: int, centre: int) -> int:
 # song skeleton
 # ---------------------------------------------------------------------------------------------
 
-def make_song(rng: np.random.Generator, duration_seconds: float) -> Song:
-    genre = _choice(rng, GENRES, GENRE_WEIGHTS)
+def make_song(rng: np.random.Generator, duration_seconds: float, profile: "Profile | None" = None) -> Song:
+    if profile is not None and profile.genres is not None:
+        genre = _choice(rng, profile.genres, [GENRE_WEIGHTS[GENRES.index(g)] for g in profile.genres])
+    else:
+        genre = _choice(rng, GENRES, GENRE_WEIGHTS)
     meter_w = {"rock": (70, 8, 12, 10), "pop": (75, 8, 10, 7), "funk": (95, 0, 3, 2),
                "electronic": (97, 0, 3, 0), "ballad": (45, 20, 20, 15), "jazz": (60, 25, 10, 5),
                "metal": (80, 5, 10, 5)}[genre]
     meter = _choice(rng, ("4/4", "3/4", "6/8", "12/8"), meter_w)
+    if profile is not None and profile.meters is not None and meter not in profile.meters:
+        meter = profile.meters[0]
     lo, hi = {"rock": (95, 170), "pop": (80, 140), "funk": (85, 125), "electronic": (110, 180),
               "ballad": (60, 90), "jazz": (70, 180), "metal": (100, 180)}[genre]
+    if profile is not None and profile.bpm_range is not None:
+        lo, hi = max(lo, profile.bpm_range[0]), min(hi, profile.bpm_range[1])
     bpm = float(rng.uniform(lo, hi))
     compound = meter in ("6/8", "12/8")
     if compound:
@@ -743,14 +755,22 @@ def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> 
     return parts
 
 
-def arrange(rng: np.random.Generator, duration_seconds: float, world_available: bool) -> Song:
-    """A whole song: skeleton + drums + bass + 1-4 'other' layers + vocal parts."""
-    song = make_song(rng, duration_seconds)
+def arrange(rng: np.random.Generator, duration_seconds: float, world_available: bool,
+            profile: "Profile | None" = None) -> Song:
+    """A whole song: skeleton + drums + bass + 1-4 'other' layers + vocal parts.
+
+    ``profile`` (see ``profiles.py``) narrows the choices; None draws as the full profile does.
+    """
+    song = make_song(rng, duration_seconds, profile)
     song.parts.append(drum_part(rng, song))
     song.parts.append(bass_part(rng, song))
-    n_layers = int(_choice(rng, (1, 2, 3, 4), (1, 3, 3, 2)))
+    max_layers = profile.max_other_layers if profile is not None else 4
+    n_layers = int(_choice(rng, (1, 2, 3, 4)[:max_layers], (1, 3, 3, 2)[:max_layers]))
     roles = list(ROLE_PROGRAMS)
     w = np.asarray(ROLE_WEIGHTS[song.genre], dtype=float)
+    if profile is not None:
+        for r in profile.excluded_roles:
+            w[roles.index(r)] = 0.0
     chosen = []
     for _ in range(n_layers):
         w2 = w.copy()

@@ -123,6 +123,20 @@ def chain_for(role: str, genre: str, rng: np.random.Generator) -> list[tuple[str
     return fx
 
 
+def simple_eq(rng: np.random.Generator, p: float = 0.5) -> list[tuple[str, dict]]:
+    """The ``simple`` profile's production: with probability ``p`` one random EQ (a low cut, then a
+    peak or a high shelf), else nothing (CORPUS_NOTES: "random EQ on some stems")."""
+    if rng.random() >= p:
+        return []
+    fx: list[tuple[str, dict]] = [("HighpassFilter", {"cutoff_frequency_hz": _u(rng, 20, 120)})]
+    if rng.random() < 0.5:
+        fx.append(("PeakFilter", {"cutoff_frequency_hz": float(np.exp(_u(rng, math.log(150), math.log(8000)))),
+                                  "gain_db": _u(rng, -6, 6), "q": _u(rng, 0.5, 2.0)}))
+    else:
+        fx.append(("HighShelfFilter", {"cutoff_frequency_hz": _u(rng, 2500, 9000), "gain_db": _u(rng, -6, 4)}))
+    return fx
+
+
 def apply_chain(audio: np.ndarray, samplerate: int, chain: list[tuple[str, dict]]) -> np.ndarray:
     """Run ``audio`` (2, frames) through the pedalboard plugins named in ``chain``."""
     import pedalboard
