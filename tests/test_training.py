@@ -107,6 +107,63 @@ def test_resume_after_crash_continues_exactly(dataset, tmp_path):
         assert torch.equal(a, b)
 
 
+class SnapshotTrainer(Trainer):
+    """Records the weights after every optimizer step."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.snapshots: list[dict[str, torch.Tensor]] = []
+
+    def optimizer_step(self) -> None:
+        super().optimizer_step()
+        self.snapshots.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+
+
+def test_ema_is_the_running_average_of_every_steps_weights(dataset, tmp_path):
+    trainer = SnapshotTrainer(_config(dataset, tmp_path / "run", ema_decay=0.8, checkpoint_every=0))
+    trainer.setup()
+    expected = {k: v.detach().clone().double() for k, v in trainer.model.state_dict().items()
+                if v.is_floating_point()}
+    trainer.run()
+    assert len(trainer.snapshots) == 6
+    for n, snap in enumerate(trainer.snapshots):
+        d = min(0.8, (1 + n) / (10 + n))  # the first updates follow the weights closely
+        for k in expected:
+            expected[k] = d * expected[k] + (1 - d) * snap[k].double()
+    for k, v in expected.items():
+        assert torch.allclose(trainer.ema.shadow[k].double(), v, atol=1e-6), k
+    # the average is written as a second installable model next to the best/last weights
+    ema_model, card = load_model(tmp_path / "run" / "run-ema.safetensors")
+    assert card.name == "run-ema" and "moving average" in card.training["weights"]
+    for k, v in ema_model.state_dict().items():
+        if k in expected:
+            assert torch.allclose(v.double(), expected[k], atol=1e-6), k
+    last, _ = load_model(tmp_path / "run" / "run.safetensors")
+    assert not all(torch.equal(a, b) for a, b in zip(last.state_dict().values(), ema_model.state_dict().values()))
+
+
+def test_resume_continues_the_weight_average_exactly(dataset, tmp_path):
+    ref = Trainer(_config(dataset, tmp_path / "a", ema_decay=0.9))
+    ref.run()
+
+    def crash_at_5(event):
+        if event.get("event") == "step" and event["step"] == 5:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        Trainer(_config(dataset, tmp_path / "b", ema_decay=0.9), emit=crash_at_5).run()
+    resumed = Trainer(_config(dataset, tmp_path / "b", ema_decay=0.9), resume=True)
+    resumed.run()
+    assert resumed.ema.updates == ref.ema.updates == 6
+    for k, v in ref.ema.shadow.items():
+        assert torch.equal(resumed.ema.shadow[k], v), k
+
+
+def test_ema_decay_outside_0_to_1_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="ema decay"):
+        _config(tmp_path, tmp_path / "run", ema_decay=1.0)
+
+
 def test_out_folder_with_a_run_is_not_overwritten(dataset, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--data", str(dataset), "--out", str(out), "--from", "scratch", "--tiny",

@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="cosine: warm-up then cosine decay (default); constant: the paper's")
     t.add_argument("--warmup", dest="warmup_steps", type=int, help="warm-up steps (default 2%% of steps, <=500)")
     t.add_argument("--grad-clip", type=float, help="clip gradient norm (default off)")
+    t.add_argument("--ema", dest="ema_decay", type=float, metavar="DECAY",
+                   help="also keep an exponential moving average of the weights (e.g. 0.999) and write it "
+                        "as a second model, <name>-ema (default off)")
     t.add_argument("--no-augment", action="store_true", help="train on plain excerpts")
     t.add_argument("--remix", dest="remix_probability", type=float,
                    help="probability that an example's stems come from different songs (default 0.5)")
@@ -88,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 _CONFIG_KEYS = ("data", "out", "name", "base_model", "channels", "depth", "rnn", "norm", "attention",
-                "resample", "steps", "batch", "segment_seconds", "lr", "schedule", "warmup_steps", "grad_clip",
+                "resample", "steps", "batch", "segment_seconds", "lr", "schedule", "warmup_steps", "grad_clip", "ema_decay",
                 "seed", "device", "precision", "workers", "threads", "validate_every", "valid_songs",
                 "valid_seconds", "valid_fraction", "checkpoint_every", "checkpoint_minutes", "log_every")
 

@@ -41,6 +41,7 @@ class TrainConfig:
     final_lr_fraction: float = 0.05
     weight_decay: float = 0.0
     grad_clip: float = 0.0              # 0 = off (the recipe has none)
+    ema_decay: float = 0.0              # > 0: also keep an EMA of the weights, written as <name>-ema
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"             # auto: bf16/fp16 autocast on CUDA, fp32 elsewhere
@@ -83,6 +84,8 @@ class TrainConfig:
             problems.append(f"precision must be one of {PRECISIONS}")
         if self.workers < 0:
             problems.append("workers must be >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            problems.append("ema decay must be 0 (off) or between 0 and 1")
         if problems:
             raise ValueError("invalid training settings: " + "; ".join(problems))
 

@@ -52,6 +52,7 @@ from .checkpoint_state import (
 )
 from .config import TrainConfig
 from .sampler import StepBatchSampler
+from .weight_average import WeightAverage
 
 logger = logging.getLogger(__name__)
 
@@ -218,6 +219,7 @@ class Trainer:
         )
         self.loader_generator = torch.Generator().manual_seed(cfg.seed)
 
+        self.ema: WeightAverage | None = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         if self.state is not None:
             self._restore(self.state)
         self._setup_done = True
@@ -271,6 +273,8 @@ class Trainer:
         self.best_sdr = {k: float(v) for k, v in best.get("sdr", {}).items()}
         self.history = list(state.get("history", []))
         self.elapsed_before = float(state.get("elapsed_seconds", 0.0))
+        if self.ema is not None and state.get("ema"):
+            self.ema.load_state_dict(state["ema"])
         restore_rng_states(state["rng"], self.loader_generator)
 
     # ------------------------------------------------------------------ pieces
@@ -310,6 +314,8 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
 
     def validate(self) -> dict[str, Any] | None:
         """Framewise SDR per stem on held-out songs (rank 0). None if there are none."""
@@ -352,6 +358,7 @@ class Trainer:
             "elapsed_seconds": self.elapsed(),
             "rng": capture_rng_states(self.loader_generator),
             "base": self.base_info,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def checkpoint(self) -> Path | None:
@@ -372,6 +379,10 @@ class Trainer:
     @property
     def model_path(self) -> Path:
         return self.out / f"{self.model_name}.safetensors"
+
+    @property
+    def ema_model_path(self) -> Path:
+        return self.out / f"{self.model_name}-ema.safetensors"
 
     def _card(self, final: bool) -> Any:
         from ..checkpoint import ModelCard
@@ -447,7 +458,26 @@ class Trainer:
             self.model.load_state_dict(current)
         else:
             save_model(self.model, self.model_path, self._card(final=True))
+        if self.ema is not None:
+            self._save_ema()
         return self.model_path
+
+    def _save_ema(self) -> None:
+        """`<name>-ema.safetensors`: the weight average at the last step (not validated here)."""
+        import dataclasses
+
+        from ..checkpoint import save_model
+
+        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.ema.averaged_state(self.model))
+        card = self._card(final=True)
+        training = dict(card.training, weights=f"exponential moving average of every step's weights "
+                        f"(decay {self.ema.decay:g}) at step {self.step}; not the best validated step",
+                        best_step=None)
+        card = dataclasses.replace(card, name=f"{self.model_name}-ema", metrics={}, training=training,
+                                   description=card.description + f", EMA {self.ema.decay:g}")
+        save_model(self.model, self.ema_model_path, card)
+        self.model.load_state_dict(current)
 
     # ------------------------------------------------------------------ loop
     def run(self) -> TrainResult:
