@@ -79,6 +79,18 @@ def _steps_of_lineage(training: dict) -> list[int]:
     return earlier + [int(training.get("best_step") or training.get("steps") or 0)]
 
 
+def _corpus_words(corpus: dict) -> str:
+    """What sang and played in the corpus, from its manifest (never typed by hand)."""
+    engines = corpus.get("vocal_parts_by_engine") or {}
+    voices = {"fluidsynth": "General MIDI voice patches", "world": "re-pitched real voices",
+              "formant": "formant-synthesised voices"}
+    sung = [voices.get(e, e) for e in sorted(engines, key=lambda e: -engines[e])]
+    played = "MIDI-played sampled instruments"
+    if corpus.get("real_recordings"):
+        played += " and recorded guitars"
+    return f"{played}; vocals by {', '.join(sung)}" if sung else played
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", type=Path, required=True, help="the run's NAME.safetensors")
@@ -94,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     model, card = load_model(args.weights)
     name = args.name or card.name
     training = dict(card.training)
+    # the run's own counters stay under run_*; "steps" is what the shipped weights went through
+    training["run_steps"] = training.pop("steps", None)
+    training["run_steps_planned"] = training.pop("steps_planned", None)
     training["corpus"] = corpus_summary(args.corpus)
     metrics = {"validation": card.metrics.get("validation")}
     for item in args.eval:
@@ -101,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics[label] = evaluation_summary(Path(path))
     if args.note:
         metrics["listening_notes"] = args.note
-    how = "trained from scratch"
+    stages = _steps_of_lineage(card.training)
+    how = f"trained from scratch for {stages[0]} steps"
     if args.base_card is not None:
         base = json.loads(args.base_card.read_text(encoding="utf-8"))
         base_training = {k: v for k, v in base.get("training", {}).items() if k not in ("corpus", "history")}
@@ -110,12 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         more = " and ".join(str(n) for n in stages[1:])
         how = (f"trained from scratch for {stages[0]} steps, then continued for {more} more "
                f"({sum(stages)} in all),")
+    training["steps"] = sum(stages)
+    training["steps_by_stage"] = stages
     resample = "internal x2 resampling" if model.config.resample else "no internal resampling"
     description = (
         f"Unet-SE-BiSRU starter model (channels {model.config.channels}, depth {model.config.depth}, "
         f"{resample}), {how} with `stemdeck train` on a synthetic "
-        f"multitrack corpus rendered by model/corpus (MIDI-played sampled instruments and re-pitched "
-        f"real voices; no MUSDB audio). Trained on CPU only; see metrics for what it reaches.")
+        f"multitrack corpus rendered by model/corpus ({_corpus_words(training['corpus'])}; no MUSDB audio). "
+        f"Trained on CPU only; see metrics for what it reaches.")
     new_card = dataclasses.replace(card, name=name, description=description, training=training,
                                    metrics=metrics)
     target = args.out / f"{name}.safetensors"

@@ -57,6 +57,10 @@ def test_bundle_keeps_weights_and_records_corpus_evaluation_and_lineage(tmp_path
     assert card.training["corpus"]["vocal_parts_by_engine"] == {"world": 1, "formant": 1}
     assert card.training["base"]["name"] == "base" and card.training["base"]["training"]["best_step"] == 3000
     assert "3000 steps, then continued for 9000 more (12000 in all)" in card.description
+    # the card's step count is the lineage's, not the last run's own counter (11000)
+    assert card.training["steps"] == 12000 and card.training["steps_by_stage"] == [3000, 9000]
+    assert card.training["run_steps"] == 11000
+    assert "vocals by re-pitched real voices, formant-synthesised voices" in card.description
     real = card.metrics["real"]
     assert real["mean_sdr_over_stems"] == 3.5
     assert real["where_true_stems_went"]["vocals"]["vocals"] == 0.3
@@ -81,4 +85,20 @@ def test_a_run_continued_from_a_bundled_continuation_counts_every_stage(tmp_path
 
     _, card = load_model(tmp_path / "models" / "starter.safetensors")
     assert "3000 steps, then continued for 8000 and 6000 more (17000 in all)" in card.description
+    assert card.training["steps"] == 17000
     assert card.training["base"]["training"]["base"]["training"]["best_step"] == 3000
+
+
+def test_a_run_from_scratch_counts_its_best_step(tmp_path):
+    net = UnetSEBiSRU(tiny_config())
+    run = save_model(net, tmp_path / "run" / "simple.safetensors", ModelCard(
+        name="simple", config=net.config, training={"best_step": 4000, "steps": 4500}))
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"splits": {}, "songs": [
+        {"genre": "pop", "parts": [{"stem": "vocals", "engine": "fluidsynth"}]}]}))
+    assert _bundle_module().main(["--weights", str(run), "--corpus", str(manifest),
+                                  "--out", str(tmp_path / "models")]) == 0
+    _, card = load_model(tmp_path / "models" / "simple.safetensors")
+    assert card.training["steps"] == 4000 and card.training["run_steps"] == 4500
+    assert "trained from scratch for 4000 steps" in card.description
+    assert "vocals by General MIDI voice patches" in card.description
