@@ -46,6 +46,8 @@ if [ ! -f "$stamp" ]; then
   # PySide6 6.12.0 aborts CPython 3.11 (refcount of None drops per void call); 6.11.3 is the newest good one
   .venv/bin/python -m pip install -q "PySide6-Essentials==6.11.3"
   .venv/bin/python -m pip install -q -e ".${extras}"
+  # the reference Demucs for the import tests, without its heavy dependencies (pyproject's `reference` extra)
+  [ "$mode" = test ] && .venv/bin/python -m pip install -q --no-deps demucs==4.1.0 julius==0.2.7 einops==0.8.2
   touch "$stamp"
 fi
 
