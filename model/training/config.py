@@ -32,6 +32,7 @@ class TrainConfig:
     out: str = ""
     base_model: str | None = None       # installed name or path; None = the default model; "scratch"
     name: str | None = None             # name of the output model (default: from the out folder)
+    init_from: str | None = None        # warm start a Unet-SE-BiSRU from this model (model.warm_start)
     steps: int = 1000
     batch: int = 4                      # per process (global batch = batch x world size)
     segment_seconds: float = 4.0
@@ -83,6 +84,8 @@ class TrainConfig:
             problems.append(f"precision must be one of {PRECISIONS}")
         if self.workers < 0:
             problems.append("workers must be >= 0")
+        if self.init_from and self.base_model is not None:
+            problems.append("--init-from starts a new network: it cannot be combined with --from")
         if problems:
             raise ValueError("invalid training settings: " + "; ".join(problems))
 
