@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="MODEL", help="installed model name or .safetensors path "
                         "(default: the default model)")
+    parser.add_argument("--compare", metavar="MODEL2", help="also evaluate this model on the same songs "
+                        "and settings: one report with a row per model (e.g. an imported Demucs model "
+                        "against your own, the paper's Table 4.1 on your data)")
     parser.add_argument("--data", metavar="DIR", required=True, help="dataset folder")
     parser.add_argument("--split", choices=["test", "valid", "train", "all"], default="test",
                         help="songs to evaluate (default test; folders without splits: all songs)")
@@ -36,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_model
     from ..datasets import StemMapping
     from ..evaluate import evaluate_dataset
+    from ..errors import StemDeckError
     from ..model_store import resolve_model
 
     if args.shifts < 1:
@@ -56,16 +60,35 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(name[:30])
             bar.refresh()
 
+    other = None
+    if args.compare:
+        other_installed = resolve_model(args.compare)
+        other, other_card = load_model(other_installed.weights_path, device="cpu")
+        if tuple(other.config.sources) != tuple(model.config.sources):
+            raise StemDeckError(f"cannot compare {card.name} ({', '.join(model.config.sources)}) with "
+                                f"{other_card.name} ({', '.join(other.config.sources)}): different stems")
+    labels = [card.name, other_card.name if other is not None else ""]
+    if labels[0] == labels[1]:
+        labels = [labels[0] + " (1)", labels[1] + " (2)"]
     try:
         report = evaluate_dataset(
             model, args.data, model_info={"name": card.name, "path": str(installed.weights_path),
                                           "sha256": card.sha256},
             split=args.split, device=args.device, shifts=args.shifts, full=args.full,
-            baselines=args.baselines, max_seconds=args.max_seconds, mapping=mapping, progress=progress)
+            baselines=args.baselines, max_seconds=args.max_seconds, mapping=mapping, progress=progress,
+            label=labels[0] if other is not None else "model")
+        if other is not None:
+            second = evaluate_dataset(
+                other, args.data, split=args.split, device=args.device, shifts=args.shifts, full=args.full,
+                max_seconds=args.max_seconds, mapping=mapping, progress=progress, label=labels[1])
+            report.rows.extend(second.rows)
+            report.settings["compared_with"] = {"name": other_card.name, "sha256": other_card.sha256,
+                                                "path": str(other_installed.weights_path)}
     finally:
         if bar is not None:
             bar.close()
-    print(f"model {card.name} on {args.data} ({args.split})")
+    compared = f" vs {other_card.name}" if other is not None else ""
+    print(f"model {card.name}{compared} on {args.data} ({args.split})")
     print(report.format_table())
     if args.out:
         for path in report.write(args.out, overwrite=args.overwrite):
