@@ -335,19 +335,24 @@ class MainWindow(QMainWindow):
         self.player.set_track(track)
         self.setWindowTitle(f"{track.name} — StemDeck")
         self._show_device(track)
+        self._show_se(track)
+        self._update_actions()
+
+    def _show_se(self, track: Track) -> None:
         if track.se_activations:
             self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds,
                                    track.duration_seconds)
-        self._update_actions()
+            return
+        card = getattr(self.session.model, "card", None)
+        if card is not None and card.config.attention == "none":
+            self.se_view.show_no_se_layers(getattr(self.session.model, "name", "This model"))
 
     def _track_completed(self, track: Track) -> None:
         if track.complete:
             self._show_residual(track)
         self.player.update_spectrograms()
         self._show_device(track)
-        if track.se_activations:
-            self.se_view.show_song(track.name, track.se_activations, track.se_times_seconds,
-                                   track.duration_seconds)
+        self._show_se(track)
         self._update_actions()
 
     def _show_residual(self, track: Track) -> None:

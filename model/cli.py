@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("model.commands.train", "train or fine-tune a model on a multitrack dataset"),
     "evaluate": ("model.commands.evaluate", "measure SDR of a model on a multitrack dataset"),
     "check-dataset": ("model.commands.check_dataset", "report what a dataset folder holds"),
+    "import-demucs": ("model.commands.import_demucs", "install an official Demucs waveform checkpoint (.th)"),
 }
 
 

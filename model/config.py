@@ -19,6 +19,9 @@ SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
 RNN_KINDS = ("sru", "lstm", "gru", "none")
 NORM_KINDS = ("group", "batch", "none")
 ATTENTION_KINDS = ("se", "none")
+#: "stemdeck": model.network's Hann-windowed sinc (64 zero crossings); "demucs": Demucs' own
+#: (model.demucs_resample), for networks imported from Demucs checkpoints
+RESAMPLE_FILTERS = ("stemdeck", "demucs")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class ModelConfig:
     attention: str = "se"       # se | none
     se_reduction: int = 16      # SE bottleneck: C -> C // r (at least 4 units)
     resample: bool = True       # x2 upsample before the encoder, /2 after the decoder
+    resample_filter: str = "stemdeck"  # stemdeck | demucs (see RESAMPLE_FILTERS)
+    pad_context: bool = False   # zero-pad the decoder's context conv to keep its length (Demucs v3/v4
+                                # class; needs an odd context); False: unpadded, as in Demucs v2
     normalize: bool = True      # standardise input by the mono mixture's mean/std
     rescale: float = 0.1        # Demucs weight rescaling target std (0 disables)
     segment_seconds: float = 8.0  # default inference/training excerpt length
@@ -56,6 +62,10 @@ class ModelConfig:
             problems.append(f"norm must be one of {NORM_KINDS}, got {self.norm!r}")
         if self.attention not in ATTENTION_KINDS:
             problems.append(f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
+        if self.resample_filter not in RESAMPLE_FILTERS:
+            problems.append(f"resample_filter must be one of {RESAMPLE_FILTERS}, got {self.resample_filter!r}")
+        if self.pad_context and self.context % 2 == 0:
+            problems.append(f"pad_context needs an odd context, got {self.context}")
         for name in ("audio_channels", "samplerate", "channels", "depth", "kernel_size", "stride"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive")

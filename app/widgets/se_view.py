@@ -161,6 +161,16 @@ class SEView(QWidget):
                           "to 1 (kept). Pick another separated song to compare.")
         self._refresh_layer()
 
+    def show_no_se_layers(self, model_name: str) -> None:
+        """The current song was separated by a model without SE blocks (e.g. an imported Demucs
+        model): say so and show nothing, rather than another song's or model's activations."""
+        self.current = None
+        self.info.setText(f"{model_name} has no SE layers (a network without squeeze-excitation, "
+                          "e.g. an imported Demucs model): there are no SE activations to show.")
+        self.map_img.clear()
+        self.time_img.clear()
+        self.diff_bars.setOpts(x=[], height=[], width=0.8)
+
     def _time_extent(self, segments: int, times: np.ndarray | None,
                      duration: float | None) -> tuple[float, float]:
         """(x, width) in seconds of the channel × segment image; the x label says the unit."""

@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="MODEL", help="installed model name or .safetensors path "
                         "(default: the default model)")
+    parser.add_argument("--compare", metavar="MODEL2", help="also evaluate this model on the same songs "
+                        "and settings: one report with a row per model (e.g. an imported Demucs model "
+                        "against your own, the paper's Table 4.1 on your data)")
     parser.add_argument("--data", metavar="PATH", required=True, nargs="+",
                         help="dataset folder; with --pseudo-reference also audio files or folders of them")
     parser.add_argument("--pseudo-reference", choices=["spleeter"],
@@ -42,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import load_model
     from ..datasets import StemMapping
     from ..evaluate import evaluate_dataset
+    from ..errors import StemDeckError
     from ..model_store import resolve_model
 
     if args.shifts < 1:
@@ -49,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.pseudo_reference and len(args.data) != 1:
         raise SystemExit("stemdeck evaluate: error: --data takes one dataset folder "
                          "(several paths only with --pseudo-reference)")
+    if args.pseudo_reference and args.compare:
+        raise SystemExit("stemdeck evaluate: error: --compare works on datasets with stems; run "
+                         "--pseudo-reference once per model")
     installed = resolve_model(args.model)
     model, card = load_model(installed.weights_path, device="cpu")
     mapping = StemMapping.parse(args.stem_map, tuple(model.config.sources))
@@ -65,6 +72,16 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(name[:30])
             bar.refresh()
 
+    other = None
+    if args.compare:
+        other_installed = resolve_model(args.compare)
+        other, other_card = load_model(other_installed.weights_path, device="cpu")
+        if tuple(other.config.sources) != tuple(model.config.sources):
+            raise StemDeckError(f"cannot compare {card.name} ({', '.join(model.config.sources)}) with "
+                                f"{other_card.name} ({', '.join(other.config.sources)}): different stems")
+    labels = [card.name, other_card.name if other is not None else ""]
+    if labels[0] == labels[1]:
+        labels = [labels[0] + " (1)", labels[1] + " (2)"]
     info = {"name": card.name, "path": str(installed.weights_path), "sha256": card.sha256}
     try:
         if args.pseudo_reference:
@@ -77,7 +94,15 @@ def run(args: argparse.Namespace) -> int:
             report = evaluate_dataset(
                 model, args.data[0], model_info=info, split=args.split, device=args.device, shifts=args.shifts,
                 full=args.full, baselines=args.baselines, max_seconds=args.max_seconds, mapping=mapping,
-                progress=progress)
+                progress=progress, label=labels[0] if other is not None else "model")
+            if other is not None:
+                second = evaluate_dataset(
+                    other, args.data[0], split=args.split, device=args.device, shifts=args.shifts,
+                    full=args.full, max_seconds=args.max_seconds, mapping=mapping, progress=progress,
+                    label=labels[1])
+                report.rows.extend(second.rows)
+                report.settings["compared_with"] = {"name": other_card.name, "sha256": other_card.sha256,
+                                                    "path": str(other_installed.weights_path)}
     finally:
         if bar is not None:
             bar.close()
@@ -87,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         print("vocal stem level relative to the mixture (dB; for instrumental songs lower is better): "
               + ", ".join(f"{k} {v:.1f}" for k, v in report.data["vocal_level_db"].items()))
     else:
-        print(f"model {card.name} on {args.data[0]} ({args.split})")
+        compared = f" vs {other_card.name}" if other is not None else ""
+        print(f"model {card.name}{compared} on {args.data[0]} ({args.split})")
         print(report.format_table())
     if args.out:
         for path in report.write(args.out, overwrite=args.overwrite):

@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--from", dest="base_model", metavar="MODEL",
                    help="installed model name or .safetensors path to fine-tune (default: the default "
                    "model); 'scratch' trains a new network")
+    m.add_argument("--init-from", dest="init_from", metavar="MODEL",
+                   help="start a Unet-SE-BiSRU from MODEL's encoder and decoder (e.g. an imported Demucs "
+                   "model): SE blocks start as identity, the bottleneck is a new BiSRU (--rnn lstm keeps "
+                   "an LSTM's weights)")
     m.add_argument("--channels", type=int, help="scratch: first-layer width (paper: 16/32/64; default 32)")
     m.add_argument("--depth", type=int, help="scratch: encoder layers (default 6)")
     m.add_argument("--rnn", choices=["sru", "lstm", "gru", "none"], help="scratch ablation: bottleneck")
@@ -90,8 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tqdm bar (default), JSON lines on stdout, or nothing")
 
 
-_CONFIG_KEYS = ("data", "out", "name", "base_model", "channels", "depth", "rnn", "norm", "attention",
-                "resample", "steps", "batch", "segment_seconds", "lr", "schedule", "warmup_steps", "grad_clip", "ema_decay",
+_CONFIG_KEYS = ("data", "out", "name", "base_model", "init_from", "channels", "depth", "rnn", "norm", "attention",
+                "resample", "steps", "batch", "segment_seconds", "lr", "schedule", "warmup_steps", "grad_clip",
+                "ema_decay",
                 "seed", "device", "precision", "workers", "threads", "validate_every", "valid_songs",
                 "valid_seconds", "valid_fraction", "checkpoint_every", "checkpoint_minutes", "log_every")
 
@@ -211,8 +216,8 @@ def run(args: argparse.Namespace) -> int:
                 if not 0.0 <= value <= 1.0:
                     raise StemDeckError(f"{PROBABILITY_FLAGS[key]} is a probability between 0 and 1, got {value}")
             augment = AugmentConfig.off() if args.no_augment else AugmentConfig(**chances)
-            if args.base_model is None and any(k in values for k in ("channels", "depth", "rnn", "norm",
-                                                                     "attention", "resample", "tiny")):
+            shaping = ("channels", "depth", "norm", "attention", "resample", "tiny")
+            if args.base_model is None and any(k in values for k in shaping + (() if args.init_from else ("rnn",))):
                 raise StemDeckError("--channels/--depth/--rnn/--norm/--attention/--no-resample/--tiny shape a new network: "
                                     "add --from scratch (a fine-tuned model keeps its base model's shape)")
             try:

@@ -32,6 +32,7 @@ class TrainConfig:
     out: str = ""
     base_model: str | None = None       # installed name or path; None = the default model; "scratch"
     name: str | None = None             # name of the output model (default: from the out folder)
+    init_from: str | None = None        # warm start a Unet-SE-BiSRU from this model (model.warm_start)
     steps: int = 1000
     batch: int = 4                      # per process (global batch = batch x world size)
     segment_seconds: float = 4.0
@@ -86,6 +87,8 @@ class TrainConfig:
             problems.append("workers must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append("ema decay must be 0 (off) or between 0 and 1")
+        if self.init_from and self.base_model is not None:
+            problems.append("--init-from starts a new network: it cannot be combined with --from")
         if problems:
             raise ValueError("invalid training settings: " + "; ".join(problems))
 
