@@ -55,7 +55,9 @@ MP3_SAMPLERATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 #: Peak that a common gain brings an over-full track down to (-0.1 dBFS).
 CEILING = 10 ** (-0.1 / 20)
 DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
-TEMPLATE_FIELDS = ("track", "stem", "model", "ext")
+#: `{parent}` is the name of the song's folder; `{relpath}` its path without extension relative to
+#: a batch's root folder (sub-folders kept; the track name when there is no batch).
+TEMPLATE_FIELDS = ("track", "stem", "model", "ext", "parent", "relpath")
 _WRITE_BLOCK = 65_536
 _WAV_LIMIT_BYTES = 0xFFFF_0000  # beyond this RIFF sizes overflow: write RF64 instead
 
@@ -115,6 +117,8 @@ class ExportReport:
     outputs: dict[str, Path] = field(default_factory=dict)
     format: ResolvedFormat | None = None
     peak_dbfs: float = float("-inf")
+    #: targets left alone because they existed (`skip_existing=True`)
+    skipped: list[Path] = field(default_factory=list)
 
 
 def resolve_format(fmt: ExportFormat, source: SourceInfo | None, samplerate: int) -> tuple[ResolvedFormat, list[str]]:
@@ -188,17 +192,22 @@ def sanitize_name(text: str, max_length: int = 120) -> str:
     return cleaned[:max_length].rstrip(" .") or "untitled"
 
 
-def expand_template(template: str, *, track: str, stem: str, model: str, ext: str) -> Path:
+def expand_template(template: str, *, track: str, stem: str, model: str, ext: str,
+                    parent: str = "", relpath: str | None = None) -> Path:
     """The relative output path for one file. `/` in the template makes sub-folders.
 
-    Field values are sanitised (a track called "AC/DC" cannot create a folder); a template
-    without `{ext}` gets ".{ext}" appended. Raises AudioWriteError for unknown fields,
-    absolute paths or `..`.
+    Field values are sanitised (a track called "AC/DC" cannot create a folder), except that
+    `relpath` ("album/01 song", `/`-separated; default: `track`) keeps its folders, each part
+    sanitised. A template without `{ext}` gets ".{ext}" appended. Raises AudioWriteError for
+    unknown fields, absolute paths or `..`.
     """
     fields = _template_fields(template)
     if "ext" not in fields:
         template = template + ".{ext}"
-    values = {"track": sanitize_name(track), "stem": sanitize_name(stem), "model": sanitize_name(model), "ext": ext}
+    rel_parts = [track] if relpath is None else [
+        p for p in str(relpath).replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    values = {"track": sanitize_name(track), "stem": sanitize_name(stem), "model": sanitize_name(model), "ext": ext,
+              "parent": sanitize_name(parent), "relpath": "/".join(sanitize_name(p) for p in rel_parts) or sanitize_name(track)}
     text = template.format(**values).replace("\\", "/")
     if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
         raise AudioWriteError(f"file-name template '{template}' must give a path relative to the output folder")
@@ -214,7 +223,7 @@ def _template_fields(template: str) -> set[str]:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise AudioWriteError(f"file-name template '{template}' is malformed ({exc}); use {{track}} {{stem}} {{model}} {{ext}}") from None
+        raise AudioWriteError(f"file-name template '{template}' is malformed ({exc}); use " + " ".join("{" + f + "}" for f in TEMPLATE_FIELDS)) from None
     names: set[str] = set()
     for _, name, spec, conv in parsed:
         if name is None:
@@ -369,6 +378,9 @@ def export_track(
     outputs: Iterable[OutputSpec] = (),
     overwrite: bool = False,
     avoid_clipping: bool = True,
+    parent: str | None = None,
+    relpath: str | None = None,
+    skip_existing: bool = False,
 ) -> ExportReport:
     """Export stems (+ combined outputs) of one track; all files or none.
 
@@ -395,8 +407,11 @@ def export_track(
     rf, notices = resolve_format(fmt, source, samplerate)
     track = track or _track_name(source.path)
     out_root = Path(out_dir)
-    targets = [out_root / expand_template(template, track=track, stem=s.name, model=model_name, ext=rf.ext) for s in all_specs]
-    _check_targets(targets, overwrite)  # early, before any resampling work
+    parent = Path(source.path).parent.name if parent is None else parent
+    targets = [out_root / expand_template(template, track=track, stem=s.name, model=model_name, ext=rf.ext,
+                                          parent=parent, relpath=relpath) for s in all_specs]
+    skipped = [t for t in targets if t.exists()] if skip_existing else []
+    _check_targets([t for t in targets if t not in skipped], overwrite)  # early, before any resampling work
 
     # Outputs are linear in the signals, so resample each needed signal once and combine after.
     target_frames = resampled_length(source.frames, source.samplerate, rf.samplerate)
@@ -448,17 +463,20 @@ def export_track(
 
         return write
 
-    _commit([(t, writer_for(s)) for t, s in zip(targets, all_specs)], overwrite)
+    written = [(t, s) for t, s in zip(targets, all_specs) if t not in skipped]
+    if written:
+        _commit([(t, writer_for(s)) for t, s in written], overwrite)
     for n in notices:
         logger.info("%s", n)
-    logger.info("exported %d file(s) for '%s' as %s", len(targets), track, rf.describe())
+    logger.info("exported %d file(s) for '%s' as %s", len(written), track, rf.describe())
     return ExportReport(
-        paths=list(targets),
+        paths=[t for t, _ in written],
         common_gain_db=common_gain_db,
         notices=notices,
-        outputs={s.name: t for s, t in zip(all_specs, targets)},
+        outputs={s.name: t for t, s in written},
         format=rf,
         peak_dbfs=peak_dbfs,
+        skipped=skipped,
     )
 
 
