@@ -25,9 +25,11 @@ import math
 import os
 import secrets
 import string
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -245,12 +247,13 @@ def _temp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
 
 
-def _write_file(path: Path, samples: np.ndarray, rf: ResolvedFormat, gain: float) -> None:
+def _write_file(path: Path, samples: np.ndarray, rf: ResolvedFormat, gain: float,
+                on_frames: Callable[[int], None] | None = None) -> None:
     """Write `(channels, frames)` float audio to `path` (already at `rf.samplerate`).
 
     Samples are scaled by `gain`; for integer and MP3 formats they are then limited to [-1, 1]
     ourselves (libsndfile 1.2 also saturates PCM, but older builds wrap around and the MP3 encoder's
-    handling of overs is not documented).
+    handling of overs is not documented). `on_frames(n)` is called after each block of n frames.
     """
     channels, frames = samples.shape
     kwargs: dict = {}
@@ -271,27 +274,84 @@ def _write_file(path: Path, samples: np.ndarray, rf: ResolvedFormat, gain: float
             if limit:
                 np.clip(block, -1.0, 1.0, out=block)
             f.write(block)
+            if on_frames is not None:
+                on_frames(block.shape[0])
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
 
 
-def _commit(jobs: Sequence[tuple[Path, "callable"]], overwrite: bool) -> None:
+#: `writer(temp_path, on_frames)`: writes one file, calling `on_frames(n)` per block of n frames.
+Writer = Callable[[Path, Callable[[int], None]], None]
+
+
+def default_workers(files: int) -> int:
+    """Files encoded at once: one per core, at most one per file. libsndfile releases the GIL
+    while it encodes (soundfile calls it through cffi), so threads run the encoders in parallel
+    (benchmarks/bench_export.py measures the speedup)."""
+    from .devices import cpu_count  # lazily: model.devices imports torch
+
+    return max(1, min(files, cpu_count()))
+
+
+def _commit(jobs: Sequence[tuple[Path, Writer]], overwrite: bool, *, frames_per_job: int = 0,
+            workers: int | None = None, progress: Callable[[float], None] | None = None) -> None:
     """Write every job to a temp file, then rename all into place; all or nothing.
 
-    `jobs` are `(final_path, writer)` where `writer(temp_path)` writes the file.
+    `jobs` are `(final_path, writer)`. Up to `workers` (default `default_workers`) files are
+    written at once on threads. `progress(fraction)` (0..1 of `frames_per_job * len(jobs)`
+    frames written) is called on the calling thread only, at most every 0.1 s and once at the end.
     """
     _check_targets([p for p, _ in jobs], overwrite)
     created_dirs: list[Path] = []
     temps: list[tuple[Path, Path]] = []
+    for final, _ in jobs:
+        created_dirs.extend(_make_parents(final.parent))
+        temps.append((_temp_path(final), final))
+    workers = default_workers(len(jobs)) if workers is None else max(1, int(workers))
+    total = max(1, frames_per_job * len(jobs))
+    lock = threading.Lock()
+    written = [0]
+    failed_at: list[Path] = []
+
+    def count(n: int) -> None:
+        with lock:
+            written[0] += n
+
+    def run_one(index: int) -> None:
+        tmp, final = temps[index]
+        try:
+            jobs[index][1](tmp, count)
+        except BaseException:
+            failed_at.append(final)
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") if workers > 1 else None
     try:
-        for final, writer in jobs:
-            created_dirs.extend(_make_parents(final.parent))
-            tmp = _temp_path(final)
-            temps.append((tmp, final))
-            writer(tmp)
+        if pool is None:
+            for i in range(len(jobs)):
+                run_one(i)
+                if progress is not None:
+                    progress(min(1.0, written[0] / total))
+        else:
+            futures = [pool.submit(run_one, i) for i in range(len(jobs))]
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+                if progress is not None:
+                    progress(min(1.0, written[0] / total))
+                for fut in finished:
+                    if fut.exception() is not None:
+                        for other in pending:
+                            other.cancel()
+                        wait(pending)  # let running writers finish before their temps are removed
+                        raise fut.exception()
+        if progress is not None:
+            progress(1.0)
         for tmp, final in temps:
             os.replace(tmp, final)
     except BaseException as exc:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         for tmp, _ in temps:
             try:
                 tmp.unlink(missing_ok=True)
@@ -304,9 +364,12 @@ def _commit(jobs: Sequence[tuple[Path, "callable"]], overwrite: bool) -> None:
                 pass
         if isinstance(exc, (AudioWriteError, KeyboardInterrupt, SystemExit)):
             raise
-        where = temps[-1][1] if temps else jobs[0][0]
+        where = failed_at[0] if failed_at else jobs[0][0]
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise AudioWriteError(f"cannot write '{where}': {reason}; nothing was written") from exc
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 def _make_parents(folder: Path) -> list[Path]:
@@ -355,7 +418,7 @@ def write_audio(
     for n in notices:
         logger.warning("%s: %s", final, n)
     data = samples if rf.samplerate == samplerate else resample(samples, samplerate, rf.samplerate)
-    _commit([(final, lambda tmp: _write_file(tmp, data, rf, 1.0))], overwrite)
+    _commit([(final, lambda tmp, on_frames: _write_file(tmp, data, rf, 1.0, on_frames))], overwrite)
     return final
 
 
@@ -381,6 +444,8 @@ def export_track(
     parent: str | None = None,
     relpath: str | None = None,
     skip_existing: bool = False,
+    workers: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> ExportReport:
     """Export stems (+ combined outputs) of one track; all files or none.
 
@@ -457,15 +522,16 @@ def export_track(
             notices.append(f"outputs peak at {peak_dbfs:+.1f} dBFS and were clipped at 0 dBFS (clipping protection is off)")
     common_gain_db = 20 * math.log10(gain)
 
-    def writer_for(spec: OutputSpec):
-        def write(tmp: Path) -> None:
-            _write_file(tmp, render_one(spec, base, mix, cache), rf, gain)
+    def writer_for(spec: OutputSpec) -> Writer:
+        def write(tmp: Path, on_frames: Callable[[int], None]) -> None:
+            _write_file(tmp, render_one(spec, base, mix, cache), rf, gain, on_frames)
 
         return write
 
     written = [(t, s) for t, s in zip(targets, all_specs) if t not in skipped]
     if written:
-        _commit([(t, writer_for(s)) for t, s in written], overwrite)
+        _commit([(t, writer_for(s)) for t, s in written], overwrite, frames_per_job=target_frames,
+                workers=workers, progress=progress)
     for n in notices:
         logger.info("%s", n)
     logger.info("exported %d file(s) for '%s' as %s", len(written), track, rf.describe())

@@ -76,6 +76,7 @@ def test_batch_with_folder_and_bad_file(tmp_path, tiny_model_path, capsys):
     assert sf.info(out / "a" / "drums.wav").subtype == "PCM_16"  # like the source
     assert not (out / "broken").exists()
     assert "2 of 3 input(s) separated, 1 failed" in captured.err
+    assert "a.wav: writing 4 file(s)" in captured.err and "100%" in captured.err  # encoding progress
 
 
 def _count_separations(monkeypatch) -> list[str]:

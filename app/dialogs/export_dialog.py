@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from ..jobs import FunctionJob, JobRunner
 from ..settings import Settings
@@ -111,6 +111,10 @@ class ExportDialog(QDialog):
         form.addRow("File names", self.template)
         form.addRow("", self.overwrite)
 
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("Writing files… %p%")
+        self.progress.hide()
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -127,6 +131,7 @@ class ExportDialog(QDialog):
         layout.addWidget(stems_box)
         layout.addWidget(combos_box)
         layout.addLayout(form)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
         self._format_changed()
@@ -176,6 +181,7 @@ class ExportDialog(QDialog):
         stems = {k: v.copy() for k, v in track.stems_dict().items()}
         mixture = track.mixture.copy()
         overwrite = self.overwrite.isChecked()
+        job: FunctionJob
 
         def export(cancel: threading.Event) -> Any:
             from model.export import export_track
@@ -183,17 +189,26 @@ class ExportDialog(QDialog):
             return export_track(stems, mixture, track.samplerate, track.source, out_dir,
                                 track=track.name, model_name=track.model_name or "model", fmt=fmt,
                                 template=template, selected=selected, outputs=outputs,
-                                overwrite=overwrite, avoid_clipping=True)
+                                overwrite=overwrite, avoid_clipping=True,
+                                progress=job.signals.progress.emit)
 
-        self.job = FunctionJob(f"exporting {track.name}", export)
-        self.job.signals.finished.connect(self._done)
-        self.job.signals.failed.connect(self._failed)
+        job = self.job = FunctionJob(f"exporting {track.name}", export)
+        job.signals.progress.connect(self._progress)
+        job.signals.finished.connect(self._done)
+        job.signals.failed.connect(self._failed)
         self.export_button.setEnabled(False)
         self.status.setText("Exporting…")
-        self.runner.start(self.job)
+        self.progress.setValue(0)
+        self.progress.show()
+        self.runner.start(job)
+
+    def _progress(self, fraction: float) -> None:
+        """Share of the frames written so far, all files together (0..1)."""
+        self.progress.setValue(round(1000 * float(fraction)))
 
     def _done(self, report: Any) -> None:
         self.job = None
+        self.progress.hide()
         self.report = report
         self.export_button.setEnabled(True)
         self.open_button.setEnabled(True)
@@ -209,6 +224,7 @@ class ExportDialog(QDialog):
 
     def _failed(self, message: str) -> None:
         self.job = None
+        self.progress.hide()
         self.export_button.setEnabled(True)
         self.status.setText(f"<span style='color:#ff6b6b'>Export failed: {message}</span>")
         self.export_failed.emit(message)

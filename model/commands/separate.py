@@ -167,6 +167,23 @@ class _Bar:
         self.bar.close()
 
 
+class _EncodeBar:
+    """tqdm bar fed by export_track()'s progress (fraction of the frames written, all files)."""
+
+    def __init__(self, label: str, files: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=100, desc=f"{label}: writing {files} file(s)", file=sys.stderr, leave=False,
+                        dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+
+    def __call__(self, fraction: float) -> None:
+        self.bar.n = round(100 * fraction, 1)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -234,11 +251,16 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 bar.close()
             stems = {name: result.stems[i] for i, name in enumerate(result.sources)}
-            exported = export_track(stems, loaded.samples, loaded.samplerate, loaded.source, args.out,
-                                    track=track_name(path), model_name=model_name, fmt=fmt,
-                                    template=args.template, selected=selected, outputs=mixes,
-                                    overwrite=args.overwrite, parent=path.parent.name,
-                                    relpath=relpath_of(path, root), skip_existing=args.skip_existing)
+            encode_bar = _EncodeBar(path.name, len(targets) - (len(existing) if args.skip_existing else 0))
+            try:
+                exported = export_track(stems, loaded.samples, loaded.samplerate, loaded.source, args.out,
+                                        track=track_name(path), model_name=model_name, fmt=fmt,
+                                        template=args.template, selected=selected, outputs=mixes,
+                                        overwrite=args.overwrite, parent=path.parent.name,
+                                        relpath=relpath_of(path, root), skip_existing=args.skip_existing,
+                                        progress=encode_bar)
+            finally:
+                encode_bar.close()
         except StemDeckError as exc:
             failures += 1
             print(f"{path}: {exc}", file=sys.stderr)
