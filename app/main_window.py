@@ -259,6 +259,7 @@ class MainWindow(QMainWindow):
         s.model_missing.connect(self._model_missing)
         self.queue.activated.connect(self.session.display)
         self.queue.cancel_requested.connect(self.session.cancel_item)
+        self.queue.export_requested.connect(self.export_songs_dialog)
         self.queue.remove_requested.connect(
             lambda item: self.session.remove_item(item) and self.queue.remove_item(item))
         self.player.seeked.connect(self.session.seek_hint)
@@ -421,6 +422,24 @@ class MainWindow(QMainWindow):
         if track is None:
             return None
         dialog = ExportDialog(track, self.settings, self.runner, self.player.mix_gains(), self)
+        dialog.setModal(False)
+        dialog.show()
+        self.export_dialog_widget = dialog
+        return dialog
+
+    def export_songs_dialog(self, items: list) -> ExportDialog | None:
+        """Export several queued songs at once, each from its separation in the cache."""
+        from .song_io import load_separated
+
+        paths = [item.path for item in items]
+        if not paths:
+            return None
+        spec = self.settings.get("model") or None
+        quality, cache = self.session.quality_settings(), self.session.cache
+        track = self.session.track
+        dialog = ExportDialog(None, self.settings, self.runner, parent=self, songs=paths,
+                              load_track=lambda path: load_separated(path, spec, quality, cache),
+                              sources=tuple(track.sources) if track is not None else None)
         dialog.setModal(False)
         dialog.show()
         self.export_dialog_widget = dialog

@@ -221,6 +221,47 @@ def expand_template(template: str, *, track: str, stem: str, model: str, ext: st
     return Path(*[sanitize_name(part, max_length=200) for part in parts])
 
 
+def track_name(path: str | os.PathLike) -> str:
+    """File name without its extension ('song.stem.mp4' -> 'song')."""
+    name = Path(path).name
+    if name.lower().endswith(".stem.mp4"):
+        return name[: -len(".stem.mp4")]
+    return Path(name).stem
+
+
+def batch_root(inputs: Iterable[str | os.PathLike]) -> Path:
+    """The deepest folder holding every input (a folder counts as itself, a file as its folder);
+    `{relpath}` is measured from here."""
+    folders = [os.path.abspath(t) if Path(t).is_dir() else os.path.dirname(os.path.abspath(t)) for t in inputs]
+    return Path(os.path.commonpath(folders)) if folders else Path.cwd()
+
+
+def relpath_of(path: str | os.PathLike, root: Path) -> str:
+    """`path` below `root`, `/`-separated, without extension ('album/01 song'): `{relpath}`."""
+    rel = Path(os.path.relpath(os.path.abspath(path), root))
+    return (rel.parent / track_name(path)).as_posix()
+
+
+def check_unique_outputs(planned: Iterable[tuple[Path, Sequence[Path]]]) -> None:
+    """Refuse a batch in which two inputs would be written to one file.
+
+    `planned`: (input, its output files). Raises AudioWriteError naming both inputs and the file
+    (or, for two outputs of one input, asking for {stem}); meant to run before any work.
+    """
+    owner: dict[str, Path] = {}
+    for source, targets in planned:
+        for target in targets:
+            key = os.path.normcase(os.path.abspath(target))
+            if key in owner:
+                if owner[key] == source:
+                    raise AudioWriteError(f"two outputs of '{source}' would be written to '{target}'; "
+                                          "put {stem} in the file-name template")
+                raise AudioWriteError(f"'{owner[key]}' and '{source}' would both be written to '{target}'; "
+                                      "nothing was done. Use {relpath} (keeps the folders) or {parent} "
+                                      "in the file-name template")
+            owner[key] = source
+
+
 def _template_fields(template: str) -> set[str]:
     try:
         parsed = list(string.Formatter().parse(template))
@@ -470,7 +511,7 @@ def export_track(
         seen.add(spec.name)
 
     rf, notices = resolve_format(fmt, source, samplerate)
-    track = track or _track_name(source.path)
+    track = track or track_name(source.path)
     out_root = Path(out_dir)
     parent = Path(source.path).parent.name if parent is None else parent
     targets = [out_root / expand_template(template, track=track, stem=s.name, model=model_name, ext=rf.ext,
@@ -544,13 +585,6 @@ def export_track(
         peak_dbfs=peak_dbfs,
         skipped=skipped,
     )
-
-
-def _track_name(path: Path) -> str:
-    name = Path(path).name
-    if name.lower().endswith(".stem.mp4"):
-        return name[: -len(".stem.mp4")]
-    return Path(name).stem
 
 
 def _to_output(signal: np.ndarray, from_rate: int, to_rate: int, frames: int) -> np.ndarray:

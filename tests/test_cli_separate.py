@@ -120,7 +120,7 @@ def test_colliding_template_is_refused_before_any_separation(tmp_path, tiny_mode
                  "--template", "{track}/{stem}.{ext}"])
     err = capsys.readouterr().err
     assert code == 1 and calls == []
-    assert str(songs[0]) in err and str(songs[1]) in err and "{relpath}" in err
+    assert str(songs[0]) in err and str(songs[1]) in err and "{relpath}" in err and "nothing was done" in err
     assert "Traceback" not in err
     assert not out.exists()
     # {parent} tells them apart

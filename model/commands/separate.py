@@ -95,29 +95,8 @@ def find_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, problems
 
 
-def track_name(path: Path) -> str:
-    """File name without its extension ('song.stem.mp4' -> 'song')."""
-    name = path.name
-    if name.lower().endswith(".stem.mp4"):
-        return name[: -len(".stem.mp4")]
-    return Path(name).stem
-
-
-def batch_root(inputs: list[str]) -> Path:
-    """The deepest folder holding every input (a folder counts as itself, a file as its folder);
-    `{relpath}` is measured from here."""
-    folders = [os.path.abspath(t) if Path(t).is_dir() else os.path.dirname(os.path.abspath(t)) for t in inputs]
-    return Path(os.path.commonpath(folders)) if folders else Path.cwd()
-
-
-def relpath_of(path: Path, root: Path) -> str:
-    """`path` below `root`, `/`-separated, without extension ('album/01 song')."""
-    rel = Path(os.path.relpath(os.path.abspath(path), root))
-    return (rel.parent / track_name(path)).as_posix()
-
-
 def _planned_outputs(args, path: Path, root: Path, model_name: str, names: list[str]) -> list[Path]:
-    from model.export import expand_template
+    from model.export import expand_template, relpath_of, track_name
 
     out_dir = Path(args.out)
     return [out_dir / expand_template(args.template, track=track_name(path), stem=n, model=model_name,
@@ -126,25 +105,12 @@ def _planned_outputs(args, path: Path, root: Path, model_name: str, names: list[
 
 
 def plan_batch(args, files: list[Path], root: Path, model_name: str, names: list[str]) -> dict[Path, list[Path]]:
-    """Each input's output files. Raises StemDeckError, naming both inputs, when two of them (or
-    two outputs of one) would be written to the same file: checked before any song is separated."""
-    from model.errors import StemDeckError
+    """Each input's output files; raises AudioWriteError, naming both inputs, when two of them
+    would be written to the same file (checked before any song is separated)."""
+    from model.export import check_unique_outputs
 
-    plan: dict[Path, list[Path]] = {}
-    owner: dict[str, tuple[Path, str]] = {}
-    for path in files:
-        targets = _planned_outputs(args, path, root, model_name, names)
-        for target, name in zip(targets, names):
-            key = os.path.normcase(os.path.abspath(target))
-            if key in owner:
-                other, other_name = owner[key]
-                if other == path:
-                    raise StemDeckError(f"the outputs '{other_name}' and '{name}' would both be written to "
-                                        f"'{target}'; put {{stem}} in --template")
-                raise StemDeckError(f"'{other}' and '{path}' would both be written to '{target}'; nothing was "
-                                    "separated. Use {relpath} (keeps the folders) or {parent} in --template")
-            owner[key] = (path, name)
-        plan[path] = targets
+    plan = {path: _planned_outputs(args, path, root, model_name, names) for path in files}
+    check_unique_outputs(plan.items())
     return plan
 
 
@@ -191,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     from model.checkpoint import load_model
     from model.devices import cpu_count, select_device
     from model.errors import OutputExistsError, StemDeckError
-    from model.export import ExportFormat, export_track
+    from model.export import ExportFormat, batch_root, export_track, relpath_of, track_name
     from model.model_store import resolve_model
     from model.output_specs import parse_output_spec
     from model.separate import separate
