@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self._update_actions()
         QTimer.singleShot(0, self._load_devices)
+        self.player.audio.device = self.settings.get("output_device") or None
         QTimer.singleShot(0, self.player.open_audio)
 
     # -- layout -------------------------------------------------------------------------------
@@ -472,9 +473,15 @@ class MainWindow(QMainWindow):
         self.runner.start(job)
 
     def preferences_dialog(self) -> None:
+        self.make_preferences_dialog().exec()
+
+    def make_preferences_dialog(self):
+        """The Preferences dialog, applying what it changed when accepted (the output device now)."""
         from .dialogs.preferences_dialog import PreferencesDialog
 
-        PreferencesDialog(self.settings, self.session.cache, self).exec()
+        dialog = PreferencesDialog(self.settings, self.session.cache, self)
+        dialog.accepted.connect(lambda: self.player.set_output_device(self.settings.get("output_device")))
+        return dialog
 
     def about_dialog(self) -> None:
         AboutDialog(self.session.last_device_text, self).exec()

@@ -41,6 +41,7 @@ QUALITY_PRESETS: dict[str, QualityPreset] = {
 #: key -> (type, default). Keys live under the "prefs/" group.
 PREFS: dict[str, tuple[type, Any]] = {
     "device": (str, "auto"),
+    "output_device": (str, ""),         # sound output by name; "" = the system default
     "model": (str, ""),                 # "" = the installed default model
     "quality": (str, "balanced"),
     "segment_seconds": (float, 0.0),    # 0 = the model's own segment length
