@@ -159,6 +159,9 @@ class MainWindow(QMainWindow):
                                  "Stop the running separation (nothing is written)")
         self.install_action = act("&Install model file…", self.install_model_dialog)
         self.about_action = act("&About StemDeck", self.about_dialog)
+        self.getting_started_action = act("&Getting started", self.getting_started_dialog,
+                                          QKeySequence.StandardKey.HelpContents)
+        self.shortcuts_action = act("&Keyboard shortcuts", self.shortcuts_dialog, "Ctrl+/")
         self.prefs_action = act("&Preferences…", self.preferences_dialog, QKeySequence.StandardKey.Preferences)
         self.reset_layout_action = act("&Reset layout", self.reset_layout)
         self.play_action = act("Play / pause", self.player.toggle_play, Qt.Key.Key_Space)
@@ -189,6 +192,9 @@ class MainWindow(QMainWindow):
         self.view_menu.addAction(self.spectrogram_action)
         self.view_menu.addSeparator()
         menu = self.menuBar().addMenu("&Help")
+        menu.addAction(self.getting_started_action)
+        menu.addAction(self.shortcuts_action)
+        menu.addSeparator()
         menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
@@ -481,6 +487,22 @@ class MainWindow(QMainWindow):
 
         dialog = PreferencesDialog(self.settings, self.session.cache, self)
         dialog.accepted.connect(lambda: self.player.set_output_device(self.settings.get("output_device")))
+        return dialog
+
+    def shortcuts_dialog(self):
+        from .dialogs.help_dialogs import ShortcutsDialog
+
+        dialog = ShortcutsDialog(self)
+        dialog.show()
+        return dialog
+
+    def getting_started_dialog(self):
+        from .dialogs.help_dialogs import GettingStartedDialog, keys_of
+
+        keys = {name: keys_of(getattr(self, f"{name}_action"))
+                for name in ("play", "export", "separate", "selection", "cancel", "open")}
+        dialog = GettingStartedDialog(self, keys)
+        dialog.show()
         return dialog
 
     def about_dialog(self) -> None:
