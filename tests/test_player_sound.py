@@ -207,9 +207,12 @@ def test_sound_goes_to_the_output_device_chosen_in_preferences(pulse, qtbot, tmp
     expected = sum(stems.values())
     lag = find_lag(chosen, expected)
     skip = mixer.ramp_frames + 16
-    heard = chosen[:, lag + skip:lag + frames]
-    assert heard.shape[1] == frames - skip
-    assert np.allclose(heard, expected[:, skip:], atol=1e-3)
+    # routing, not timing, is tested here: an underrun on a busy machine may leave a gap later on
+    window_frames = 4096
+    heard = chosen[:, lag + skip:lag + skip + window_frames]
+    assert np.allclose(heard, expected[:, skip:skip + window_frames], atol=1e-3)
+    loud = np.sqrt(np.mean(chosen[:, lag:] ** 2, axis=0)) > 1e-3
+    assert loud.sum() > 0.8 * frames, "the chosen sink did not hear the whole song"
     assert np.abs(default).max(initial=0.0) < 1e-6, "the default sink heard the song too"
     window.close()
 
