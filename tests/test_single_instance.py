@@ -22,7 +22,9 @@ def test_second_start_adds_the_song_to_the_running_window(qtbot, make_window, st
     server = serve_window(window)
     assert server.name == server_name()
     song = make_song(tmp_path / "later.wav", seconds=1.0)
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", STEMDECK_HOME=str(stemdeck_home))
+    home = tmp_path / "user-home"   # the second start must not touch the real home either
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", STEMDECK_HOME=str(stemdeck_home), HOME=str(home),
+               XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"))
     # the real command line, as a user types it while the app is open
     proc = subprocess.Popen([sys.executable, "-m", "app.main", str(song)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
