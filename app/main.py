@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stemdeck", description="StemDeck desktop app")
     parser.add_argument("files", nargs="*", help="songs or folders to open")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--new-window", action="store_true",
+                        help="start a second app even when StemDeck is already open")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     log_file = setup_logging(args.verbose)
@@ -104,12 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "stemdeck"])
     app.setOrganizationName(settings_mod.ORGANIZATION)
     app.setApplicationName(settings_mod.APPLICATION)
+    from .single_instance import send_to_running, serve_window
+
+    if not args.new_window and send_to_running(args.files):
+        print("StemDeck is already open: " + (f"{len(args.files)} item(s) added to its queue"
+                                              if args.files else "its window was raised"))
+        return 0
     app.setWindowIcon(QIcon(str(RESOURCES / "icons" / "stemdeck.svg")))
     app.setStyleSheet(load_stylesheet())
     hook = CrashHook()
     hook.install()
     window = MainWindow(settings_mod.Settings())
     window.show()
+    if not args.new_window:
+        window.instance_server = serve_window(window)
     logger.info("StemDeck started; log file %s", log_file)
     if args.files:
         QTimer.singleShot(0, lambda: window.open_paths(args.files))

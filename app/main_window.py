@@ -85,6 +85,7 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self._update_actions()
         QTimer.singleShot(0, self._load_devices)
+        self.player.audio.device = self.settings.get("output_device") or None
         QTimer.singleShot(0, self.player.open_audio)
 
     # -- layout -------------------------------------------------------------------------------
@@ -158,6 +159,9 @@ class MainWindow(QMainWindow):
                                  "Stop the running separation (nothing is written)")
         self.install_action = act("&Install model file…", self.install_model_dialog)
         self.about_action = act("&About StemDeck", self.about_dialog)
+        self.getting_started_action = act("&Getting started", self.getting_started_dialog,
+                                          QKeySequence.StandardKey.HelpContents)
+        self.shortcuts_action = act("&Keyboard shortcuts", self.shortcuts_dialog, "Ctrl+/")
         self.prefs_action = act("&Preferences…", self.preferences_dialog, QKeySequence.StandardKey.Preferences)
         self.reset_layout_action = act("&Reset layout", self.reset_layout)
         self.play_action = act("Play / pause", self.player.toggle_play, Qt.Key.Key_Space)
@@ -188,6 +192,9 @@ class MainWindow(QMainWindow):
         self.view_menu.addAction(self.spectrogram_action)
         self.view_menu.addSeparator()
         menu = self.menuBar().addMenu("&Help")
+        menu.addAction(self.getting_started_action)
+        menu.addAction(self.shortcuts_action)
+        menu.addSeparator()
         menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
@@ -259,6 +266,7 @@ class MainWindow(QMainWindow):
         s.model_missing.connect(self._model_missing)
         self.queue.activated.connect(self.session.display)
         self.queue.cancel_requested.connect(self.session.cancel_item)
+        self.queue.export_requested.connect(self.export_songs_dialog)
         self.queue.remove_requested.connect(
             lambda item: self.session.remove_item(item) and self.queue.remove_item(item))
         self.player.seeked.connect(self.session.seek_hint)
@@ -431,6 +439,24 @@ class MainWindow(QMainWindow):
         self.export_dialog_widget = dialog
         return dialog
 
+    def export_songs_dialog(self, items: list) -> ExportDialog | None:
+        """Export several queued songs at once, each from its separation in the cache."""
+        from .song_io import load_separated
+
+        paths = [item.path for item in items]
+        if not paths:
+            return None
+        spec = self.settings.get("model") or None
+        quality, cache = self.session.quality_settings(), self.session.cache
+        track = self.session.track
+        dialog = ExportDialog(None, self.settings, self.runner, parent=self, songs=paths,
+                              load_track=lambda path: load_separated(path, spec, quality, cache),
+                              sources=tuple(track.sources) if track is not None else None)
+        dialog.setModal(False)
+        dialog.show()
+        self.export_dialog_widget = dialog
+        return dialog
+
     def stem_file_for_drag(self, stem: str) -> list[str]:
         """Write one stem to a WAV in the StemDeck home (for drag-out to a DAW); return its path."""
         from .dragout import stem_file
@@ -458,9 +484,31 @@ class MainWindow(QMainWindow):
         self.runner.start(job)
 
     def preferences_dialog(self) -> None:
+        self.make_preferences_dialog().exec()
+
+    def make_preferences_dialog(self):
+        """The Preferences dialog, applying what it changed when accepted (the output device now)."""
         from .dialogs.preferences_dialog import PreferencesDialog
 
-        PreferencesDialog(self.settings, self.session.cache, self).exec()
+        dialog = PreferencesDialog(self.settings, self.session.cache, self)
+        dialog.accepted.connect(lambda: self.player.set_output_device(self.settings.get("output_device")))
+        return dialog
+
+    def shortcuts_dialog(self):
+        from .dialogs.help_dialogs import ShortcutsDialog
+
+        dialog = ShortcutsDialog(self)
+        dialog.show()
+        return dialog
+
+    def getting_started_dialog(self):
+        from .dialogs.help_dialogs import GettingStartedDialog, keys_of
+
+        keys = {name: keys_of(getattr(self, f"{name}_action"))
+                for name in ("play", "export", "separate", "selection", "cancel", "open")}
+        dialog = GettingStartedDialog(self, keys)
+        dialog.show()
+        return dialog
 
     def about_dialog(self) -> None:
         AboutDialog(self.session.last_device_text, self).exec()

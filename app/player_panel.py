@@ -118,7 +118,16 @@ class PlayerPanel(QWidget):
         if not self.enable_audio:
             self.transport.set_available(False, "playback is off")
             return
-        if self.audio.open():
+        opened = self.audio.open()
+        if not opened and self.audio.device is not None:
+            # the chosen device is unplugged or gone: the default output rather than silence
+            missing, reason = self.audio.device, self.audio.unavailable_reason
+            self.audio.device = None
+            opened = self.audio.open()
+            if opened:
+                logger.warning("output device %r unavailable (%s); using the default output", missing, reason)
+                self.status.setText(f"Output device '{missing}' is not available; playing through the default output")
+        if opened:
             if self.track is not None:   # the device rate may differ: reload the lanes
                 self.set_track(self.track)
             self.transport.set_available(True)
@@ -126,6 +135,17 @@ class PlayerPanel(QWidget):
             self.transport.set_available(False, self.audio.unavailable_reason)
             self.status.setText(f"Playback unavailable: {self.audio.unavailable_reason}")
             self.status.setToolTip("You can still separate, view and export.")
+
+    def set_output_device(self, name: str) -> None:
+        """Play through the output device called `name` ("" = the system default) from now on."""
+        device = name or None
+        if device == self.audio.device and self.audio.available:
+            return
+        self.mixer.pause()
+        self.audio.close()
+        self.audio.device = device
+        self.status.setText("")
+        self.open_audio()
 
     def close_audio(self) -> None:
         self.poller.stop()

@@ -1,6 +1,7 @@
 """Queue of songs with per-item status (queued, opening, separating %, done, failed, cancelled).
 
 Double-click (or Enter on) an item to display it; finished songs open instantly from the cache.
+Several items can be selected; the context menu's *Export…* exports all selected songs at once.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class QueuePanel(QWidget):
     activated = Signal(object)
     cancel_requested = Signal(object)
     remove_requested = Signal(object)
+    export_requested = Signal(list)        # [QueueItem]: the songs to export
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -42,7 +44,7 @@ class QueuePanel(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Song", "Status"])
         self.tree.setRootIsDecorated(False)
-        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemActivated.connect(self._activated)
@@ -79,18 +81,29 @@ class QueuePanel(QWidget):
         if row is not None:
             self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(row))
 
+    def selected_items(self) -> list[QueueItem]:
+        return [row.data(0, Qt.ItemDataRole.UserRole) for row in self.tree.selectedItems()]
+
     def _context_menu(self, pos) -> None:
         row = self.tree.itemAt(pos)
         item = row.data(0, Qt.ItemDataRole.UserRole) if row is not None else None
         if item is None:
             return
+        self.context_menu(item).exec(self.tree.viewport().mapToGlobal(pos))
+
+    def context_menu(self, item: QueueItem) -> QMenu:
+        """The menu for a right-click on `item` (acting on the selection when `item` is in it)."""
         menu = QMenu(self)
         menu.addAction("Show", lambda: self.activated.emit(item))
+        selected = self.selected_items()
+        songs = selected if item in selected else [item]
+        label = f"Export {len(songs)} songs…" if len(songs) > 1 else "Export…"
+        menu.addAction(label, lambda: self.export_requested.emit(songs))
         if item.status in ("separating", "queued", "loading"):
             menu.addAction("Cancel", lambda: self.cancel_requested.emit(item))
         else:
             menu.addAction("Remove from queue", lambda: self.remove_requested.emit(item))
-        menu.exec(self.tree.viewport().mapToGlobal(pos))
+        return menu
 
     def count(self) -> int:
         return self.tree.topLevelItemCount()

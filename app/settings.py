@@ -41,6 +41,7 @@ QUALITY_PRESETS: dict[str, QualityPreset] = {
 #: key -> (type, default). Keys live under the "prefs/" group.
 PREFS: dict[str, tuple[type, Any]] = {
     "device": (str, "auto"),
+    "output_device": (str, ""),         # sound output by name; "" = the system default
     "model": (str, ""),                 # "" = the installed default model
     "quality": (str, "balanced"),
     "segment_seconds": (float, 0.0),    # 0 = the model's own segment length
@@ -50,6 +51,10 @@ PREFS: dict[str, tuple[type, Any]] = {
     "export_bit_depth": (int, 0),       # 0 = like the source
     "export_template": (str, "{track}/{stem}.{ext}"),
     "export_folder": (str, ""),
+    "export_stems": (str, "*"),         # comma list; "*" = every stem of the model
+    "export_outputs": (str, ""),        # comma list of combined outputs (instrumental, what_i_hear, ...)
+    "export_mp3_kbps": (int, 320),
+    "export_presets": (str, "{}"),      # JSON: preset name -> app.export_choices.ExportChoices dict
     "open_folder": (str, ""),
     "cache_limit_gb": (float, 4.0),
     "cache_dtype": (str, "float32"),    # float32 (lossless) | float16 (half the disk)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.errors import ModelLoadError
+from model.errors import ModelLoadError, StemDeckError
 
 from .cache import ResultCache, cache_key, file_content_hash
 from .jobs import ModelHolder
@@ -110,6 +110,17 @@ def load_song(path: Path, model_spec: str | None, quality: dict[str, Any],
         for i, name in enumerate(track.sources):
             track.envelopes[name] = EnvelopePyramid.from_samples(track.stems[i])
     return LoadResult(track, model, model_error, key, quality, cached)
+
+
+def load_separated(path: Path, model_spec: str | None, quality: dict[str, Any], cache: ResultCache) -> Track:
+    """Worker side of exporting a song that is not on screen: the track with its stems from the
+    cache. Raises StemDeckError when it was not separated with this model and quality."""
+    res = load_song(path, model_spec, quality, cache)
+    if res.model is None:
+        raise ModelLoadError(res.model_error)
+    if res.cached is None:
+        raise StemDeckError("not separated with the current model and quality yet (let it finish in the queue)")
+    return res.track
 
 
 def separate_to_cache(path: Path, model_spec: str | None, quality: dict[str, Any], device: str,

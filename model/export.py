@@ -25,9 +25,11 @@ import math
 import os
 import secrets
 import string
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -55,7 +57,9 @@ MP3_SAMPLERATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 #: Peak that a common gain brings an over-full track down to (-0.1 dBFS).
 CEILING = 10 ** (-0.1 / 20)
 DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
-TEMPLATE_FIELDS = ("track", "stem", "model", "ext")
+#: `{parent}` is the name of the song's folder; `{relpath}` its path without extension relative to
+#: a batch's root folder (sub-folders kept; the track name when there is no batch).
+TEMPLATE_FIELDS = ("track", "stem", "model", "ext", "parent", "relpath")
 _WRITE_BLOCK = 65_536
 _WAV_LIMIT_BYTES = 0xFFFF_0000  # beyond this RIFF sizes overflow: write RF64 instead
 
@@ -115,6 +119,8 @@ class ExportReport:
     outputs: dict[str, Path] = field(default_factory=dict)
     format: ResolvedFormat | None = None
     peak_dbfs: float = float("-inf")
+    #: targets left alone because they existed (`skip_existing=True`)
+    skipped: list[Path] = field(default_factory=list)
 
 
 def resolve_format(fmt: ExportFormat, source: SourceInfo | None, samplerate: int) -> tuple[ResolvedFormat, list[str]]:
@@ -188,17 +194,22 @@ def sanitize_name(text: str, max_length: int = 120) -> str:
     return cleaned[:max_length].rstrip(" .") or "untitled"
 
 
-def expand_template(template: str, *, track: str, stem: str, model: str, ext: str) -> Path:
+def expand_template(template: str, *, track: str, stem: str, model: str, ext: str,
+                    parent: str = "", relpath: str | None = None) -> Path:
     """The relative output path for one file. `/` in the template makes sub-folders.
 
-    Field values are sanitised (a track called "AC/DC" cannot create a folder); a template
-    without `{ext}` gets ".{ext}" appended. Raises AudioWriteError for unknown fields,
-    absolute paths or `..`.
+    Field values are sanitised (a track called "AC/DC" cannot create a folder), except that
+    `relpath` ("album/01 song", `/`-separated; default: `track`) keeps its folders, each part
+    sanitised. A template without `{ext}` gets ".{ext}" appended. Raises AudioWriteError for
+    unknown fields, absolute paths or `..`.
     """
     fields = _template_fields(template)
     if "ext" not in fields:
         template = template + ".{ext}"
-    values = {"track": sanitize_name(track), "stem": sanitize_name(stem), "model": sanitize_name(model), "ext": ext}
+    rel_parts = [track] if relpath is None else [
+        p for p in str(relpath).replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    values = {"track": sanitize_name(track), "stem": sanitize_name(stem), "model": sanitize_name(model), "ext": ext,
+              "parent": sanitize_name(parent), "relpath": "/".join(sanitize_name(p) for p in rel_parts) or sanitize_name(track)}
     text = template.format(**values).replace("\\", "/")
     if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
         raise AudioWriteError(f"file-name template '{template}' must give a path relative to the output folder")
@@ -210,11 +221,52 @@ def expand_template(template: str, *, track: str, stem: str, model: str, ext: st
     return Path(*[sanitize_name(part, max_length=200) for part in parts])
 
 
+def track_name(path: str | os.PathLike) -> str:
+    """File name without its extension ('song.stem.mp4' -> 'song')."""
+    name = Path(path).name
+    if name.lower().endswith(".stem.mp4"):
+        return name[: -len(".stem.mp4")]
+    return Path(name).stem
+
+
+def batch_root(inputs: Iterable[str | os.PathLike]) -> Path:
+    """The deepest folder holding every input (a folder counts as itself, a file as its folder);
+    `{relpath}` is measured from here."""
+    folders = [os.path.abspath(t) if Path(t).is_dir() else os.path.dirname(os.path.abspath(t)) for t in inputs]
+    return Path(os.path.commonpath(folders)) if folders else Path.cwd()
+
+
+def relpath_of(path: str | os.PathLike, root: Path) -> str:
+    """`path` below `root`, `/`-separated, without extension ('album/01 song'): `{relpath}`."""
+    rel = Path(os.path.relpath(os.path.abspath(path), root))
+    return (rel.parent / track_name(path)).as_posix()
+
+
+def check_unique_outputs(planned: Iterable[tuple[Path, Sequence[Path]]]) -> None:
+    """Refuse a batch in which two inputs would be written to one file.
+
+    `planned`: (input, its output files). Raises AudioWriteError naming both inputs and the file
+    (or, for two outputs of one input, asking for {stem}); meant to run before any work.
+    """
+    owner: dict[str, Path] = {}
+    for source, targets in planned:
+        for target in targets:
+            key = os.path.normcase(os.path.abspath(target))
+            if key in owner:
+                if owner[key] == source:
+                    raise AudioWriteError(f"two outputs of '{source}' would be written to '{target}'; "
+                                          "put {stem} in the file-name template")
+                raise AudioWriteError(f"'{owner[key]}' and '{source}' would both be written to '{target}'; "
+                                      "nothing was done. Use {relpath} (keeps the folders) or {parent} "
+                                      "in the file-name template")
+            owner[key] = source
+
+
 def _template_fields(template: str) -> set[str]:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise AudioWriteError(f"file-name template '{template}' is malformed ({exc}); use {{track}} {{stem}} {{model}} {{ext}}") from None
+        raise AudioWriteError(f"file-name template '{template}' is malformed ({exc}); use " + " ".join("{" + f + "}" for f in TEMPLATE_FIELDS)) from None
     names: set[str] = set()
     for _, name, spec, conv in parsed:
         if name is None:
@@ -236,12 +288,13 @@ def _temp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
 
 
-def _write_file(path: Path, samples: np.ndarray, rf: ResolvedFormat, gain: float) -> None:
+def _write_file(path: Path, samples: np.ndarray, rf: ResolvedFormat, gain: float,
+                on_frames: Callable[[int], None] | None = None) -> None:
     """Write `(channels, frames)` float audio to `path` (already at `rf.samplerate`).
 
     Samples are scaled by `gain`; for integer and MP3 formats they are then limited to [-1, 1]
     ourselves (libsndfile 1.2 also saturates PCM, but older builds wrap around and the MP3 encoder's
-    handling of overs is not documented).
+    handling of overs is not documented). `on_frames(n)` is called after each block of n frames.
     """
     channels, frames = samples.shape
     kwargs: dict = {}
@@ -262,27 +315,84 @@ def _write_file(path: Path, samples: np.ndarray, rf: ResolvedFormat, gain: float
             if limit:
                 np.clip(block, -1.0, 1.0, out=block)
             f.write(block)
+            if on_frames is not None:
+                on_frames(block.shape[0])
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
 
 
-def _commit(jobs: Sequence[tuple[Path, "callable"]], overwrite: bool) -> None:
+#: `writer(temp_path, on_frames)`: writes one file, calling `on_frames(n)` per block of n frames.
+Writer = Callable[[Path, Callable[[int], None]], None]
+
+
+def default_workers(files: int) -> int:
+    """Files encoded at once: one per core, at most one per file. libsndfile releases the GIL
+    while it encodes (soundfile calls it through cffi), so threads run the encoders in parallel
+    (benchmarks/bench_export.py measures the speedup)."""
+    from .devices import cpu_count  # lazily: model.devices imports torch
+
+    return max(1, min(files, cpu_count()))
+
+
+def _commit(jobs: Sequence[tuple[Path, Writer]], overwrite: bool, *, frames_per_job: int = 0,
+            workers: int | None = None, progress: Callable[[float], None] | None = None) -> None:
     """Write every job to a temp file, then rename all into place; all or nothing.
 
-    `jobs` are `(final_path, writer)` where `writer(temp_path)` writes the file.
+    `jobs` are `(final_path, writer)`. Up to `workers` (default `default_workers`) files are
+    written at once on threads. `progress(fraction)` (0..1 of `frames_per_job * len(jobs)`
+    frames written) is called on the calling thread only, at most every 0.1 s and once at the end.
     """
     _check_targets([p for p, _ in jobs], overwrite)
     created_dirs: list[Path] = []
     temps: list[tuple[Path, Path]] = []
+    for final, _ in jobs:
+        created_dirs.extend(_make_parents(final.parent))
+        temps.append((_temp_path(final), final))
+    workers = default_workers(len(jobs)) if workers is None else max(1, int(workers))
+    total = max(1, frames_per_job * len(jobs))
+    lock = threading.Lock()
+    written = [0]
+    failed_at: list[Path] = []
+
+    def count(n: int) -> None:
+        with lock:
+            written[0] += n
+
+    def run_one(index: int) -> None:
+        tmp, final = temps[index]
+        try:
+            jobs[index][1](tmp, count)
+        except BaseException:
+            failed_at.append(final)
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") if workers > 1 else None
     try:
-        for final, writer in jobs:
-            created_dirs.extend(_make_parents(final.parent))
-            tmp = _temp_path(final)
-            temps.append((tmp, final))
-            writer(tmp)
+        if pool is None:
+            for i in range(len(jobs)):
+                run_one(i)
+                if progress is not None:
+                    progress(min(1.0, written[0] / total))
+        else:
+            futures = [pool.submit(run_one, i) for i in range(len(jobs))]
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.1, return_when=FIRST_EXCEPTION)
+                if progress is not None:
+                    progress(min(1.0, written[0] / total))
+                for fut in finished:
+                    if fut.exception() is not None:
+                        for other in pending:
+                            other.cancel()
+                        wait(pending)  # let running writers finish before their temps are removed
+                        raise fut.exception()
+        if progress is not None:
+            progress(1.0)
         for tmp, final in temps:
             os.replace(tmp, final)
     except BaseException as exc:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         for tmp, _ in temps:
             try:
                 tmp.unlink(missing_ok=True)
@@ -295,9 +405,12 @@ def _commit(jobs: Sequence[tuple[Path, "callable"]], overwrite: bool) -> None:
                 pass
         if isinstance(exc, (AudioWriteError, KeyboardInterrupt, SystemExit)):
             raise
-        where = temps[-1][1] if temps else jobs[0][0]
+        where = failed_at[0] if failed_at else jobs[0][0]
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise AudioWriteError(f"cannot write '{where}': {reason}; nothing was written") from exc
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 def _make_parents(folder: Path) -> list[Path]:
@@ -346,7 +459,7 @@ def write_audio(
     for n in notices:
         logger.warning("%s: %s", final, n)
     data = samples if rf.samplerate == samplerate else resample(samples, samplerate, rf.samplerate)
-    _commit([(final, lambda tmp: _write_file(tmp, data, rf, 1.0))], overwrite)
+    _commit([(final, lambda tmp, on_frames: _write_file(tmp, data, rf, 1.0, on_frames))], overwrite)
     return final
 
 
@@ -369,6 +482,11 @@ def export_track(
     outputs: Iterable[OutputSpec] = (),
     overwrite: bool = False,
     avoid_clipping: bool = True,
+    parent: str | None = None,
+    relpath: str | None = None,
+    skip_existing: bool = False,
+    workers: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> ExportReport:
     """Export stems (+ combined outputs) of one track; all files or none.
 
@@ -393,10 +511,13 @@ def export_track(
         seen.add(spec.name)
 
     rf, notices = resolve_format(fmt, source, samplerate)
-    track = track or _track_name(source.path)
+    track = track or track_name(source.path)
     out_root = Path(out_dir)
-    targets = [out_root / expand_template(template, track=track, stem=s.name, model=model_name, ext=rf.ext) for s in all_specs]
-    _check_targets(targets, overwrite)  # early, before any resampling work
+    parent = Path(source.path).parent.name if parent is None else parent
+    targets = [out_root / expand_template(template, track=track, stem=s.name, model=model_name, ext=rf.ext,
+                                          parent=parent, relpath=relpath) for s in all_specs]
+    skipped = [t for t in targets if t.exists()] if skip_existing else []
+    _check_targets([t for t in targets if t not in skipped], overwrite)  # early, before any resampling work
 
     # Outputs are linear in the signals, so resample each needed signal once and combine after.
     target_frames = resampled_length(source.frames, source.samplerate, rf.samplerate)
@@ -442,31 +563,28 @@ def export_track(
             notices.append(f"outputs peak at {peak_dbfs:+.1f} dBFS and were clipped at 0 dBFS (clipping protection is off)")
     common_gain_db = 20 * math.log10(gain)
 
-    def writer_for(spec: OutputSpec):
-        def write(tmp: Path) -> None:
-            _write_file(tmp, render_one(spec, base, mix, cache), rf, gain)
+    def writer_for(spec: OutputSpec) -> Writer:
+        def write(tmp: Path, on_frames: Callable[[int], None]) -> None:
+            _write_file(tmp, render_one(spec, base, mix, cache), rf, gain, on_frames)
 
         return write
 
-    _commit([(t, writer_for(s)) for t, s in zip(targets, all_specs)], overwrite)
+    written = [(t, s) for t, s in zip(targets, all_specs) if t not in skipped]
+    if written:
+        _commit([(t, writer_for(s)) for t, s in written], overwrite, frames_per_job=target_frames,
+                workers=workers, progress=progress)
     for n in notices:
         logger.info("%s", n)
-    logger.info("exported %d file(s) for '%s' as %s", len(targets), track, rf.describe())
+    logger.info("exported %d file(s) for '%s' as %s", len(written), track, rf.describe())
     return ExportReport(
-        paths=list(targets),
+        paths=[t for t, _ in written],
         common_gain_db=common_gain_db,
         notices=notices,
-        outputs={s.name: t for s, t in zip(all_specs, targets)},
+        outputs={s.name: t for t, s in written},
         format=rf,
         peak_dbfs=peak_dbfs,
+        skipped=skipped,
     )
-
-
-def _track_name(path: Path) -> str:
-    name = Path(path).name
-    if name.lower().endswith(".stem.mp4"):
-        return name[: -len(".stem.mp4")]
-    return Path(name).stem
 
 
 def _to_output(signal: np.ndarray, from_rate: int, to_rate: int, frames: int) -> np.ndarray:

@@ -49,7 +49,7 @@ class PulseNullSink:
         self.socket = self.folder / "native"
         self.server = f"unix:{self.socket}"
         self._daemon: subprocess.Popen | None = None
-        self._recorder: subprocess.Popen | None = None
+        self._recorders: dict[str, subprocess.Popen] = {}
         self.recording_path = self.folder / "monitor.raw"
 
     def _env(self) -> dict[str, str]:
@@ -94,18 +94,30 @@ class PulseNullSink:
         self.stop()
         raise SoundServerUnavailable(f"pulseaudio did not come up with a null sink: {tail.strip()}")
 
-    def start_recording(self) -> None:
-        """Record the sink's monitor (float32, interleaved) until ``stop_recording``."""
-        out = open(self.recording_path, "wb")
-        self._recorder = subprocess.Popen(
-            ["parec", f"--device={SINK}.monitor", "--format=float32le", f"--rate={self.samplerate}",
+    def add_null_sink(self, name: str) -> None:
+        """Load one more float32 null sink called ``name`` (same rate and channels)."""
+        result = subprocess.run(
+            ["pactl", "load-module", "module-null-sink", f"sink_name={name}", "format=float32le",
+             f"rate={self.samplerate}", f"channels={self.channels}"],
+            env=self._env(), capture_output=True, text=True, timeout=10)
+        if result.returncode != 0:
+            raise SoundServerUnavailable(f"cannot add the null sink {name}: {result.stderr.strip()}")
+
+    def _recording_path(self, sink: str) -> Path:
+        return self.recording_path if sink == SINK else self.folder / f"{sink}.raw"
+
+    def start_recording(self, sink: str = SINK) -> None:
+        """Record ``sink``'s monitor (float32, interleaved) until ``stop_recording(sink)``."""
+        out = open(self._recording_path(sink), "wb")
+        self._recorders[sink] = subprocess.Popen(
+            ["parec", f"--device={sink}.monitor", "--format=float32le", f"--rate={self.samplerate}",
              f"--channels={self.channels}", "--raw", "--latency-msec=20"],
             env=self._env(), stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         out.close()
 
-    def stop_recording(self) -> np.ndarray:
+    def stop_recording(self, sink: str = SINK) -> np.ndarray:
         """Stop ``parec``; returns what the sink played as ``(channels, frames)`` float32."""
-        rec, self._recorder = self._recorder, None
+        rec = self._recorders.pop(sink, None)
         if rec is not None:
             rec.send_signal(signal.SIGINT)
             try:
@@ -113,13 +125,13 @@ class PulseNullSink:
             except subprocess.TimeoutExpired:
                 rec.kill()
                 rec.wait()
-        data = np.fromfile(self.recording_path, dtype=np.float32)
+        data = np.fromfile(self._recording_path(sink), dtype=np.float32)
         frames = len(data) // self.channels
         return data[: frames * self.channels].reshape(frames, self.channels).T.copy()
 
     def stop(self) -> None:
-        if self._recorder is not None:
-            self.stop_recording()
+        for sink in list(self._recorders):
+            self.stop_recording(sink)
         daemon, self._daemon = self._daemon, None
         if daemon is not None and daemon.poll() is None:
             daemon.terminate()

@@ -65,7 +65,7 @@ def test_batch_with_folder_and_bad_file(tmp_path, tiny_model_path, capsys):
     bad_lines = [line for line in captured.err.splitlines() if "broken.wav" in line]
     assert len(bad_lines) == 1 and bad_lines[0].startswith(str(bad) + ": ")
     assert "Traceback" not in captured.err
-    for song, track in ((a, "a"), (b, "b")):
+    for song, track in ((a, "a"), (b, "sub/b")):  # the input tree is kept
         info = sf.info(song)
         for stem in ("drums", "bass", "other", "vocals"):
             written = sf.info(out / track / f"{stem}.wav")
@@ -76,6 +76,86 @@ def test_batch_with_folder_and_bad_file(tmp_path, tiny_model_path, capsys):
     assert sf.info(out / "a" / "drums.wav").subtype == "PCM_16"  # like the source
     assert not (out / "broken").exists()
     assert "2 of 3 input(s) separated, 1 failed" in captured.err
+    assert "a.wav: writing 4 file(s)" in captured.err and "100%" in captured.err  # encoding progress
+
+
+def _count_separations(monkeypatch) -> list[str]:
+    """Records every call of the engine's separate() (the command imports it at run time)."""
+    import model.separate
+
+    calls: list[str] = []
+    real = model.separate.separate
+
+    def counting(samples, *args, **kwargs):
+        calls.append(samples.shape)
+        return real(samples, *args, **kwargs)
+
+    monkeypatch.setattr(model.separate, "separate", counting)
+    return calls
+
+
+def test_same_file_name_in_sub_folders_gives_distinct_outputs(tmp_path, tiny_model_path, capsys, monkeypatch):
+    # the shell's */mixture.wav: three files all called mixture.wav
+    lengths = {"Song A": 0.6, "Song B": 0.9, "Song C": 1.2}
+    songs = [_song(tmp_path / "tree" / name / "mixture.wav", seconds=sec, seed=i)
+             for i, (name, sec) in enumerate(lengths.items())]
+    monkeypatch.chdir(tmp_path)
+    code = main(["separate", *map(str, songs), "-o", "out", "--model", str(tiny_model_path), "--stems", "vocals"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    for song, name in zip(songs, lengths):
+        written = sf.info(tmp_path / "out" / name / "mixture" / "vocals.wav")
+        assert written.frames == sf.info(song).frames
+    assert "3 of 3 input(s) separated" in captured.err
+    # a whole folder given keeps its sub-folders the same way
+    assert main(["separate", "tree", "-o", "out2", "--model", str(tiny_model_path), "--stems", "vocals"]) == 0
+    assert sorted(p.parent.parent.name for p in (tmp_path / "out2").rglob("vocals.wav")) == list(lengths)
+
+
+def test_colliding_template_is_refused_before_any_separation(tmp_path, tiny_model_path, capsys, monkeypatch):
+    songs = [_song(tmp_path / name / "mixture.wav", seed=i) for i, name in enumerate(("x", "y"))]
+    calls = _count_separations(monkeypatch)
+    out = tmp_path / "out"
+    code = main(["separate", *map(str, songs), "-o", str(out), "--model", str(tiny_model_path),
+                 "--template", "{track}/{stem}.{ext}"])
+    err = capsys.readouterr().err
+    assert code == 1 and calls == []
+    assert str(songs[0]) in err and str(songs[1]) in err and "{relpath}" in err and "nothing was done" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+    # {parent} tells them apart
+    assert main(["separate", *map(str, songs), "-o", str(out), "--model", str(tiny_model_path),
+                 "--template", "{parent}-{track}/{stem}.{ext}", "--stems", "bass"]) == 0
+    assert (out / "x-mixture" / "bass.wav").exists() and (out / "y-mixture" / "bass.wav").exists()
+
+
+def test_skip_existing_writes_only_missing_files(tmp_path, tiny_model_path, capsys, monkeypatch):
+    one = _song(tmp_path / "in" / "one.wav", seed=1)
+    two = _song(tmp_path / "in" / "two.wav", seconds=0.8, seed=2)
+    out = tmp_path / "out"
+    args = ["separate", str(tmp_path / "in"), "-o", str(out), "--model", str(tiny_model_path),
+            "--stems", "bass,vocals"]
+    assert main(args) == 0
+    (out / "one" / "bass.wav").write_bytes(b"kept as it is")
+    (out / "one" / "vocals.wav").unlink()
+    capsys.readouterr()
+    calls = _count_separations(monkeypatch)
+    assert main(args + ["--skip-existing"]) == 0
+    captured = capsys.readouterr()
+    assert len(calls) == 1  # 'two' has every output already: not separated again
+    assert (out / "one" / "bass.wav").read_bytes() == b"kept as it is"
+    assert sf.info(out / "one" / "vocals.wav").frames == sf.info(one).frames
+    assert "1 of 2 input(s) separated, 1 skipped" in captured.err
+    assert f"{two}: skipped" in captured.out
+    with pytest.raises(SystemExit):  # argparse: not allowed together
+        main(args + ["--skip-existing", "--overwrite"])
+
+
+def test_output_folder_defaults_to_separated(tmp_path, tiny_model_path, capsys, monkeypatch):
+    song = _song(tmp_path / "song.wav")
+    monkeypatch.chdir(tmp_path)
+    assert main(["separate", "song.wav", "--model", str(tiny_model_path), "--stems", "drums"]) == 0
+    assert sf.info(tmp_path / "separated" / "song" / "drums.wav").frames == sf.info(song).frames
 
 
 def test_stems_mix_and_exact_sum(tmp_path, tiny_model_path, capsys):

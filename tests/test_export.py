@@ -239,12 +239,12 @@ def test_failed_batch_leaves_no_temp_files_and_no_partial_output(tmp_path, monke
     real = export_mod._write_file
     calls = []
 
-    def flaky(path, samples, rf, gain):
+    def flaky(path, samples, rf, gain, on_frames=None):
         calls.append(path)
         if len(calls) == 3:  # the third stem: half a file, then the disk "fills up"
             Path(path).write_bytes(b"RIFF half")
             raise OSError(28, "No space left on device")
-        real(path, samples, rf, gain)
+        real(path, samples, rf, gain, on_frames)
 
     monkeypatch.setattr(export_mod, "_write_file", flaky)
     mix = chord(44100, 441)
@@ -262,7 +262,7 @@ def test_failed_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "keep.wav"
     target.write_bytes(b"old")
 
-    def boom(path, samples, rf, gain):
+    def boom(path, samples, rf, gain, on_frames=None):
         Path(path).write_bytes(b"partial")
         raise RuntimeError("encoder crashed")
 
@@ -274,6 +274,59 @@ def test_failed_overwrite_keeps_the_old_file(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ combined outputs
+
+
+def test_relpath_keeps_folders_and_parent_names_the_folder():
+    assert expand_template("{relpath}/{stem}.{ext}", track="mixture", stem="bass", model="m", ext="wav",
+                           relpath="Song A/mixture") == Path("Song A/mixture/bass.wav")
+    # no climbing out of the output folder, each part sanitised
+    assert expand_template("{relpath}/{stem}", track="x", stem="bass", model="m", ext="wav",
+                           relpath="../a:b/x") == Path("a_b/x/bass.wav")
+    # without a batch, {relpath} is the track (a '/' in it is no folder)
+    assert expand_template("{relpath}/{stem}", track="AC/DC", stem="bass", model="m", ext="wav") == Path("AC_DC/bass.wav")
+    assert expand_template("{parent}-{track}/{stem}", track="mixture", stem="bass", model="m", ext="wav",
+                           parent="Song A") == Path("Song A-mixture/bass.wav")
+    with pytest.raises(AudioWriteError, match=r"\{relpath\}"):
+        expand_template("{nope}", track="x", stem="y", model="m", ext="wav")
+
+
+def test_files_of_a_track_are_encoded_at_once(tmp_path, monkeypatch):
+    """Two writers meet at a barrier: it only opens if both files are being written together."""
+    import threading
+
+    real = export_mod._write_file
+    barrier = threading.Barrier(2, timeout=10)
+
+    def meet_then_write(path, samples, rf, gain, on_frames=None):
+        barrier.wait()
+        real(path, samples, rf, gain, on_frames)
+
+    monkeypatch.setattr(export_mod, "_write_file", meet_then_write)
+    mix = chord(44100, 4410)
+    report = export_track(_fake_stems(mix), mix, 44100, _source(frames=4410), tmp_path,
+                          selected=["drums", "bass"], workers=2)
+    assert [sf.info(p).frames for p in report.paths] == [4410, 4410]
+
+
+def test_parallel_export_is_byte_identical_and_reports_progress(tmp_path):
+    import threading
+
+    mix = chord(44100, 300_000)
+    stems = _fake_stems(mix)
+    fractions, threads = [], set()
+
+    def progress(fraction):
+        fractions.append(fraction)
+        threads.add(threading.get_ident())
+
+    fmt = ExportFormat("mp3")
+    serial = export_track(stems, mix, 44100, _source(frames=300_000), tmp_path / "serial", fmt=fmt, workers=1)
+    parallel = export_track(stems, mix, 44100, _source(frames=300_000), tmp_path / "parallel", fmt=fmt,
+                            workers=4, progress=progress)
+    for a, b in zip(serial.paths, parallel.paths):
+        assert a.read_bytes() == b.read_bytes()
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert threads == {threading.get_ident()}  # called on the caller's thread only
 
 
 def test_parse_output_spec_forms_and_errors():

@@ -101,9 +101,14 @@ def test_export_writes_stems_and_what_i_hear(qtbot, make_window, stemdeck_home, 
         box.setChecked(name in ("vocals", "bass"))
     dialog.output_checks["instrumental"].setChecked(True)
     dialog.output_checks["what_i_hear"].setChecked(True)
+    shown = []
+    dialog.progress.valueChanged.connect(shown.append)
     with qtbot.waitSignal(dialog.exported, timeout=30_000) as blocker:
         dialog.start_export()
+        assert dialog.progress.isVisible()
     report = blocker.args[0]
+    assert shown[-1] == dialog.progress.maximum() and shown == sorted(shown)  # the bar filled up
+    assert not dialog.progress.isVisible()
     files = sorted(Path(p).name for p in report.paths)
     assert files == ["bass.wav", "instrumental.wav", "vocals.wav", "what_i_hear.wav"]
     track = window.session.track

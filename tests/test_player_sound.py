@@ -18,6 +18,7 @@ import pytest
 
 from app.audio.mixer import ORIGINAL
 from app.audio.player import Player
+from tests.gui_fixtures import empty_home  # noqa: F401
 from tests.sound_server import (PulseNullSink, SoundServerUnavailable, find_lag,
                                 reinitialise_portaudio)
 
@@ -147,3 +148,102 @@ def test_missing_output_device_leaves_the_app_working():
     player.play()
     assert player.mixer.is_playing
     player.close()  # harmless when nothing was opened
+
+
+def _band_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of the 25 Hz-band energies (0-2 kHz) of two (C, n) signals' channel sums:
+    1 for the same sound, whatever gaps or offsets lie between them."""
+    def bands(x: np.ndarray) -> np.ndarray:
+        mono = x.sum(axis=0).astype(np.float64)
+        power = np.abs(np.fft.rfft(mono)) ** 2
+        freqs = np.fft.rfftfreq(mono.size, 1 / SR)
+        edges = np.arange(0, 2000 + 25, 25)
+        e = np.array([power[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in zip(edges[:-1], edges[1:])])
+        return e / np.linalg.norm(e)
+    return float(bands(a) @ bands(b))
+
+
+@pytest.mark.sound
+@pytest.mark.gui
+def test_sound_goes_to_the_output_device_chosen_in_preferences(pulse, qtbot, tmp_path, monkeypatch, empty_home):
+    """Two null sinks; the default one (stemdeck_null) must stay silent once the other is chosen."""
+    from app.audio.player import output_device_names
+    from app.main_window import MainWindow
+    from app.settings import Settings
+    from tests.sound_server import SINK
+
+    pulse.add_null_sink("stemdeck_other")
+    # one ALSA device per sink, as a user's ~/.asoundrc names them; PortAudio lists them
+    alsa_home = tmp_path / "alsa-home"
+    alsa_home.mkdir()
+    (alsa_home / ".asoundrc").write_text(
+        f"pcm.stemdeck_main {{ type pulse; device {SINK} }}\n"
+        "pcm.stemdeck_other { type pulse; device stemdeck_other }\n")
+    monkeypatch.setenv("HOME", str(alsa_home))
+    reinitialise_portaudio()
+    if "stemdeck_other" not in output_device_names():
+        pytest.skip(f"PortAudio does not list the ALSA pulse devices: {output_device_names()}")
+
+    def make_window() -> MainWindow:
+        window = MainWindow(Settings(tmp_path / "settings.ini"), enable_audio=True)
+        window.confirm_close = False
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: window.player.audio.available or bool(window.player.status.text()), timeout=10_000)
+        if not window.player.audio.available:
+            pytest.skip(f"PortAudio cannot reach the PulseAudio server: {window.player.audio.unavailable_reason}")
+        return window
+
+    window = make_window()
+    dialog = window.make_preferences_dialog()
+    index = dialog.output.findData("stemdeck_other")
+    assert index > 0, [dialog.output.itemText(i) for i in range(dialog.output.count())]
+    dialog.output.setCurrentIndex(index)
+    dialog.accept()
+    assert window.player.audio.device_name == "stemdeck_other"
+
+    frames = int(1.0 * SR)
+    stems = _stems(frames)
+    mixer = window.player.audio.mixer
+    assert mixer.samplerate == SR
+    mixer.load_track(SR, frames, STEMS, original=sum(stems.values()))
+    for name, samples in stems.items():
+        mixer.set_lane(name, samples)
+    for sink in (SINK, "stemdeck_other"):
+        pulse.start_recording(sink)
+    time.sleep(0.4)
+    window.player.audio.play()
+    qtbot.waitUntil(lambda: not mixer.is_playing, timeout=60_000)
+    time.sleep(0.5)
+    chosen = pulse.stop_recording("stemdeck_other")
+    default = pulse.stop_recording(SINK)
+    # routing, not timing, is tested here (a starved CPU may cause underruns, i.e. gaps): the
+    # chosen sink heard the song (its spectrum; on a starved CPU xruns can drop a third of it),
+    # the default heard nothing
+    expected = sum(stems.values())
+    loud = np.sqrt(np.mean(chosen ** 2, axis=0)) > 1e-3
+    assert loud.sum() > 0.25 * frames, "the chosen sink did not hear the song"
+    assert _band_similarity(chosen[:, loud], expected) > 0.95
+    assert np.abs(default).max(initial=0.0) < 1e-6, "the default sink heard the song too"
+    window.close()
+
+    # remembered: the next start plays through the same device
+    again = make_window()
+    assert again.player.audio.device_name == "stemdeck_other"
+    again.close()
+
+
+def test_preferences_keep_an_output_device_that_is_not_connected(qtbot, tmp_path):
+    """An interface unplugged today stays chosen (and says so) rather than being forgotten."""
+    from app.cache import ResultCache
+    from app.dialogs.preferences_dialog import PreferencesDialog
+    from app.settings import Settings
+
+    settings = Settings(tmp_path / "settings.ini")
+    settings.set("output_device", "USB Interface xyz")
+    dialog = PreferencesDialog(settings, ResultCache(tmp_path / "cache"))
+    qtbot.addWidget(dialog)
+    assert dialog.output.currentText() == "USB Interface xyz (not available)"
+    assert dialog.output.itemData(0) == ""  # the system default is always offered
+    dialog.accept()
+    assert settings.get("output_device") == "USB Interface xyz"

@@ -17,6 +17,36 @@ from app.audio.mixer import StemMixer
 logger = logging.getLogger(__name__)
 
 
+def output_device_names() -> list[str]:
+    """Names of the output devices PortAudio offers (empty when PortAudio is missing), in its order.
+
+    On Linux these are ALSA PCMs: "default", "pulse", the sound cards, and any PCM defined in
+    ~/.asoundrc (e.g. one per PulseAudio sink).
+    """
+    try:
+        import sounddevice as sd
+
+        devices = sd.query_devices()
+    except Exception as exc:  # noqa: BLE001 - no PortAudio / no devices: nothing to offer
+        logger.info("cannot list output devices: %s", exc)
+        return []
+    names: list[str] = []
+    for info in devices:
+        name = str(info["name"])
+        if int(info.get("max_output_channels", 0)) > 0 and name not in names:
+            names.append(name)
+    return names
+
+
+def _device_index(sd: Any, name: str) -> int | str:
+    """The index of the output device called exactly `name` (sounddevice itself matches
+    substrings, so 'pulse' could pick 'pulse_b'); `name` unchanged when none is called that."""
+    for index, info in enumerate(sd.query_devices()):
+        if info["name"] == name and int(info.get("max_output_channels", 0)) > 0:
+            return index
+    return name
+
+
 class Player:
     """Plays a ``StemMixer`` through the default (or a named) output device.
 
@@ -54,8 +84,9 @@ class Player:
         except (OSError, ImportError) as exc:  # PortAudio shared library missing
             return self._unavailable(f"PortAudio is not installed ({exc}); install libportaudio2")
         self.portaudio_version = sd.get_portaudio_version()[1]
+        device = _device_index(sd, self.device) if isinstance(self.device, str) else self.device
         try:
-            info = sd.query_devices(self.device, kind="output")
+            info = sd.query_devices(device, kind="output")
         except (ValueError, sd.PortAudioError) as exc:
             what = f"output device {self.device!r}" if self.device is not None else "an output device"
             return self._unavailable(f"no sound output: could not find {what} ({exc})")
@@ -63,7 +94,7 @@ class Player:
             return self._unavailable(f"no sound output: {info['name']} has no output channels")
         rate = self.preferred_samplerate
         try:
-            sd.check_output_settings(device=self.device, samplerate=rate, channels=self.channels,
+            sd.check_output_settings(device=device, samplerate=rate, channels=self.channels,
                                      dtype="float32")
         except (ValueError, sd.PortAudioError):
             rate = int(info["default_samplerate"])
@@ -72,7 +103,7 @@ class Player:
                 logger.warning("output rate changed to %d Hz: the track must be loaded again", rate)
             self.mixer.set_samplerate(rate)
         try:
-            stream = sd.OutputStream(samplerate=rate, blocksize=self.blocksize, device=self.device,
+            stream = sd.OutputStream(samplerate=rate, blocksize=self.blocksize, device=device,
                                      channels=self.channels, dtype="float32", latency=self.latency,
                                      callback=self._callback)
             stream.start()

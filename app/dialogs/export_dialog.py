@@ -4,21 +4,27 @@ Combined outputs are the core's presets (Instrumental, A cappella, Drumless, Bas
 "What I hear": the current mute/solo/gain state of the player as one mix. The export itself runs
 in a worker through `model.export.export_track` (atomic writes, common gain against clipping,
 never overwriting without permission); its notices are shown when it finishes.
+
+The choices are remembered (`app.export_choices`) and can be saved as named presets. Given
+`songs` (the queue's *Export…*), the dialog exports several separated songs at once, each loaded
+from the cache by `load_track`; a song that cannot be exported costs one line in the report.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-                               QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
+                               QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
+from ..export_choices import ExportChoices, all_presets, remember, remembered, save_user_preset
 from ..jobs import FunctionJob, JobRunner
 from ..settings import Settings
 from ..track import Track
@@ -30,6 +36,17 @@ PRESET_LABELS = {"instrumental": "Instrumental (no vocals)", "acappella": "A cap
                  "residual": "Residual (what no stem caught)"}
 BIT_DEPTHS = [("Like the source", 0), ("16-bit", 16), ("24-bit", 24), ("32-bit float", 32)]
 WHAT_I_HEAR = "what_i_hear"
+CUSTOM = "Custom"
+
+
+@dataclass
+class BatchReport:
+    """What an export of several songs wrote; `failures` are 'song: reason' lines."""
+
+    paths: list[Path] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    common_gain_db: float = 0.0
 
 
 def what_i_hear_spec(gains: dict[str, float]) -> Any:
@@ -44,27 +61,87 @@ def what_i_hear_spec(gains: dict[str, float]) -> Any:
     return OutputSpec(WHAT_I_HEAR, terms)
 
 
+def export_songs(songs: list[Path], load_track: Callable[[Path], Track], out_dir: Path,
+                 options: dict[str, Any], cancel: threading.Event,
+                 progress: Callable[[float], None]) -> BatchReport:
+    """Worker side of exporting several songs: each song's outputs all or nothing, the batch
+    going on past a song that fails. `{relpath}` is measured from the songs' common folder, and
+    two songs that would write one file are refused before anything is written."""
+    from model.errors import StemDeckError
+    from model.export import batch_root, check_unique_outputs, expand_template, relpath_of, track_name
+
+    root = batch_root(songs)
+    names = list(options["selected"]) + [spec.name for spec in options["outputs"]]
+    ext = options["fmt"].container
+    check_unique_outputs(
+        (song, [out_dir / expand_template(options["template"], track=track_name(song), stem=n, model="model",
+                                          ext=ext, parent=song.parent.name, relpath=relpath_of(song, root))
+                for n in names])
+        for song in songs)
+    from model.export import export_track
+
+    report = BatchReport()
+    for i, song in enumerate(songs):
+        if cancel.is_set():
+            report.failures.append(f"{song.name}: cancelled")
+            continue
+        try:
+            track = load_track(song)
+            done = export_track(track.stems_dict(), track.mixture, track.samplerate, track.source, out_dir,
+                                track=track.name, model_name=track.model_name or "model",
+                                relpath=relpath_of(song, root),
+                                progress=lambda f, i=i: progress((i + f) / len(songs)), **options)
+        except (StemDeckError, OSError, ValueError) as exc:
+            report.failures.append(f"{song.name}: {exc}")
+            continue
+        report.paths.extend(done.paths)
+        report.notices.extend(f"{track.name}: {n}" for n in done.notices)
+    progress(1.0)
+    return report
+
+
 class ExportDialog(QDialog):
     """See module doc. `exported(report)` after a successful export; `export_failed(message)`."""
 
     exported = Signal(object)
     export_failed = Signal(str)
 
-    def __init__(self, track: Track, settings: Settings, runner: JobRunner,
-                 mix_gains: dict[str, float] | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, track: Track | None, settings: Settings, runner: JobRunner,
+                 mix_gains: dict[str, float] | None = None, parent: QWidget | None = None, *,
+                 songs: list[Path] | None = None, load_track: Callable[[Path], Track] | None = None,
+                 sources: tuple[str, ...] | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Export — {track.name}")
+        self.songs = list(songs) if songs else None
+        if self.songs is None and track is None:
+            raise ValueError("ExportDialog needs a track or songs")
+        if self.songs is not None and load_track is None:
+            raise ValueError("exporting songs needs load_track")
+        self.setWindowTitle(f"Export — {len(self.songs)} songs" if self.songs else f"Export — {track.name}")
         self.setObjectName("exportDialog")
         self.track, self.settings, self.runner = track, settings, runner
-        self.mix_gains = mix_gains or {}
+        self.load_track = load_track
+        self.mix_gains = (mix_gains or {}) if self.songs is None else {}
         self.job: FunctionJob | None = None
         self.report: Any = None
-        from model.export import PRESETS
+        from model.config import SOURCES
+        from model.export import MP3_BITRATES, PRESETS
+
+        sources = tuple(track.sources) if track is not None else tuple(sources or SOURCES)
+        self.preset = QComboBox()
+        self.preset.setObjectName("exportPreset")
+        self.save_preset_button = QPushButton("Save as preset…")
+        self.save_preset_button.clicked.connect(self._save_preset)
+        self._fill_presets()
+        self.preset.activated.connect(lambda _i: self._apply_preset(self.preset.currentText()))
+        preset_row = QHBoxLayout()
+        preset_row.addWidget(QLabel("Preset"))
+        preset_row.addWidget(self.preset, 1)
+        preset_row.addWidget(self.save_preset_button)
 
         stems_box = QGroupBox("Stems")
         stems_layout = QGridLayout(stems_box)
         self.stem_checks: dict[str, QCheckBox] = {}
-        for i, name in enumerate(track.sources):
+        for i, name in enumerate(sources):
             box = QCheckBox(name.capitalize())
             box.setChecked(True)
             self.stem_checks[name] = box
@@ -80,37 +157,47 @@ class ExportDialog(QDialog):
             combos_layout.addWidget(box, i // 2, i % 2)
         hear = QCheckBox("What I hear (current mute/solo/gain)")
         hear.setEnabled(any(self.mix_gains.values()))
-        if not hear.isEnabled():
+        if self.songs is not None:
+            hear.setToolTip("Only for the song on screen (its mute/solo/gain)")
+        elif not hear.isEnabled():
             hear.setToolTip("Nothing is audible right now (everything muted)")
         self.output_checks[WHAT_I_HEAR] = hear
         combos_layout.addWidget(hear, 3, 0, 1, 2)
 
+        self.mp3_kbps = QComboBox()
+        for kbps in reversed(MP3_BITRATES):
+            self.mp3_kbps.addItem(f"{kbps} kbps", kbps)
         self.container = QComboBox()
-        for label, value in (("WAV", "wav"), ("FLAC", "flac"), ("MP3 320 kbps", "mp3")):
+        for label, value in (("WAV", "wav"), ("FLAC", "flac"), ("MP3", "mp3")):
             self.container.addItem(label, value)
-        self.container.setCurrentIndex(max(0, self.container.findData(settings.get("export_container"))))
         self.bit_depth = QComboBox()
         for label, value in BIT_DEPTHS:
             self.bit_depth.addItem(label, value)
-        self.bit_depth.setCurrentIndex(max(0, self.bit_depth.findData(settings.get("export_bit_depth"))))
         self.container.currentIndexChanged.connect(self._format_changed)
-        self.folder = QLineEdit(settings.get("export_folder") or str(track.path.parent / "stems"))
+        first = track.path if track is not None else self.songs[0]
+        self.folder = QLineEdit(settings.get("export_folder") or str(first.parent / "stems"))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
         self.template = QLineEdit(settings.get("export_template"))
-        self.template.setToolTip("Fields: {track} {stem} {model} {ext}")
+        self.template.setToolTip("Fields: {track} {stem} {model} {ext} {parent} (the song's folder) "
+                                 "{relpath} (the song's path below the songs' common folder)")
         self.overwrite = QCheckBox("Replace existing files")
 
         form = QFormLayout()
         form.addRow("Format", self.container)
         form.addRow("Bit depth", self.bit_depth)
+        form.addRow("MP3 bitrate", self.mp3_kbps)
         form.addRow("Folder", folder_row)
         form.addRow("File names", self.template)
         form.addRow("", self.overwrite)
 
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("Writing files… %p%")
+        self.progress.hide()
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -124,17 +211,84 @@ class ExportDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
+        layout.addLayout(preset_row)
         layout.addWidget(stems_box)
         layout.addWidget(combos_box)
         layout.addLayout(form)
+        layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.buttons)
-        self._format_changed()
-        if not track.complete:
+        self.apply_choices(remembered(settings))
+        for widget in (*self.stem_checks.values(), *self.output_checks.values()):
+            widget.toggled.connect(self._choices_edited)
+        for combo in (self.container, self.bit_depth, self.mp3_kbps):
+            combo.currentIndexChanged.connect(self._choices_edited)
+        if self.songs is not None:
+            self.status.setText(f"{len(self.songs)} songs; each is exported from its separation in the cache.")
+        elif not track.complete:
             self.status.setText("The separation is not complete: unseparated parts will be silent.")
 
     def _format_changed(self, *_args) -> None:
-        self.bit_depth.setEnabled(self.container.currentData() != "mp3")
+        mp3 = self.container.currentData() == "mp3"
+        self.bit_depth.setEnabled(not mp3)
+        self.mp3_kbps.setEnabled(mp3)
+
+    # -- choices and presets ------------------------------------------------------------------
+    def choices(self) -> ExportChoices:
+        """The dialog's current choices (stems None when every stem is ticked)."""
+        stems = tuple(n for n, box in self.stem_checks.items() if box.isChecked())
+        return ExportChoices(
+            stems=None if len(stems) == len(self.stem_checks) else stems,
+            outputs=tuple(k for k, box in self.output_checks.items() if box.isChecked()),
+            container=self.container.currentData(), bit_depth=int(self.bit_depth.currentData() or 0),
+            mp3_kbps=int(self.mp3_kbps.currentData()))
+
+    def apply_choices(self, choices: ExportChoices) -> None:
+        """Show `choices` (unknown stems/outputs/values are ignored; the rest applies)."""
+        for name, box in self.stem_checks.items():
+            box.setChecked(choices.stems is None or name in choices.stems)
+        for key, box in self.output_checks.items():
+            box.setChecked(key in choices.outputs and box.isEnabled())
+        for combo, value in ((self.container, choices.container), (self.bit_depth, choices.bit_depth),
+                             (self.mp3_kbps, choices.mp3_kbps)):
+            index = combo.findData(value)
+            if index >= 0:
+                combo.setCurrentIndex(index)
+        self._format_changed()
+        self._select_matching_preset()
+
+    def _fill_presets(self) -> None:
+        self.preset.blockSignals(True)
+        self.preset.clear()
+        self.preset.addItem(CUSTOM)
+        for name in all_presets(self.settings):
+            self.preset.addItem(name)
+        self.preset.blockSignals(False)
+
+    def _apply_preset(self, name: str) -> None:
+        choices = all_presets(self.settings).get(name)
+        if choices is not None:
+            self.apply_choices(choices)
+
+    def _select_matching_preset(self) -> None:
+        """Show the preset's name while the choices are exactly a preset's, else "Custom"."""
+        current = self.choices()
+        name = next((n for n, c in all_presets(self.settings).items() if c == current), CUSTOM)
+        self.preset.setCurrentIndex(max(0, self.preset.findText(name)))
+
+    def _choices_edited(self, *_args) -> None:
+        self._select_matching_preset()
+
+    def _save_preset(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save export preset", "Preset name:")
+        if ok and name.strip():
+            self.save_preset(name.strip())
+
+    def save_preset(self, name: str) -> None:
+        """Store the current choices as the user preset `name` and show it selected."""
+        save_user_preset(self.settings, name, self.choices())
+        self._fill_presets()
+        self._select_matching_preset()
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export folder", self.folder.text())
@@ -152,7 +306,7 @@ class ExportDialog(QDialog):
         return outputs
 
     def start_export(self) -> None:
-        """Capture the choices and export in a worker."""
+        """Capture the choices, remember them, and export in a worker."""
         from model.export import ExportFormat
 
         if self.job is not None:
@@ -162,38 +316,54 @@ class ExportDialog(QDialog):
         if not selected and not outputs:
             self.status.setText("Choose at least one stem or combined output.")
             return
-        container = self.container.currentData()
-        depth = self.bit_depth.currentData() or None
-        if container == "mp3":
-            depth = None
-        fmt = ExportFormat(container=container, bit_depth=depth)
+        choices = self.choices()
+        depth = None if choices.container == "mp3" else (choices.bit_depth or None)
+        fmt = ExportFormat(container=choices.container, bit_depth=depth, mp3_bitrate_kbps=choices.mp3_kbps)
         out_dir = Path(self.folder.text()).expanduser()
         template = self.template.text().strip() or "{track}/{stem}.{ext}"
-        for key, value in (("export_container", container), ("export_bit_depth", depth or 0),
-                           ("export_folder", str(out_dir)), ("export_template", template)):
-            self.settings.set(key, value)
-        track = self.track
-        stems = {k: v.copy() for k, v in track.stems_dict().items()}
-        mixture = track.mixture.copy()
+        remember(self.settings, choices)
+        self.settings.set("export_folder", str(out_dir))
+        self.settings.set("export_template", template)
         overwrite = self.overwrite.isChecked()
+        options = dict(fmt=fmt, template=template, selected=selected, outputs=outputs, overwrite=overwrite,
+                       avoid_clipping=True)
+        job: FunctionJob
+        if self.songs is None:
+            track = self.track
+            stems = {k: v.copy() for k, v in track.stems_dict().items()}
+            mixture = track.mixture.copy()
 
-        def export(cancel: threading.Event) -> Any:
-            from model.export import export_track
+            def export(cancel: threading.Event) -> Any:
+                from model.export import export_track
 
-            return export_track(stems, mixture, track.samplerate, track.source, out_dir,
-                                track=track.name, model_name=track.model_name or "model", fmt=fmt,
-                                template=template, selected=selected, outputs=outputs,
-                                overwrite=overwrite, avoid_clipping=True)
+                return export_track(stems, mixture, track.samplerate, track.source, out_dir,
+                                    track=track.name, model_name=track.model_name or "model",
+                                    progress=job.signals.progress.emit, **options)
+            title = track.name
+        else:
+            songs, load_track = list(self.songs), self.load_track
 
-        self.job = FunctionJob(f"exporting {track.name}", export)
-        self.job.signals.finished.connect(self._done)
-        self.job.signals.failed.connect(self._failed)
+            def export(cancel: threading.Event) -> Any:
+                return export_songs(songs, load_track, out_dir, options, cancel, job.signals.progress.emit)
+            title = f"{len(songs)} songs"
+
+        job = self.job = FunctionJob(f"exporting {title}", export)
+        job.signals.progress.connect(self._progress)
+        job.signals.finished.connect(self._done)
+        job.signals.failed.connect(self._failed)
         self.export_button.setEnabled(False)
         self.status.setText("Exporting…")
-        self.runner.start(self.job)
+        self.progress.setValue(0)
+        self.progress.show()
+        self.runner.start(job)
+
+    def _progress(self, fraction: float) -> None:
+        """Share of the frames written so far, all files together (0..1)."""
+        self.progress.setValue(round(1000 * float(fraction)))
 
     def _done(self, report: Any) -> None:
         self.job = None
+        self.progress.hide()
         self.report = report
         self.export_button.setEnabled(True)
         self.open_button.setEnabled(True)
@@ -203,12 +373,17 @@ class ExportDialog(QDialog):
             lines.append(f"All outputs were lowered by {abs(gain):.1f} dB together to avoid "
                          "clipping (relative levels are kept).")
         lines.extend(getattr(report, "notices", []) or [])
+        failures = getattr(report, "failures", []) or []
+        if failures:
+            lines.append(f"Not exported ({len(failures)}):")
+            lines.extend(failures)
         self.status.setText("\n".join(lines))
         logger.info("export: %s", "; ".join(lines))
         self.exported.emit(report)
 
     def _failed(self, message: str) -> None:
         self.job = None
+        self.progress.hide()
         self.export_button.setEnabled(True)
         self.status.setText(f"<span style='color:#ff6b6b'>Export failed: {message}</span>")
         self.export_failed.emit(message)

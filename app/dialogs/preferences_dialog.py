@@ -1,4 +1,5 @@
-"""Preferences: segment length, separate-on-open, and the result cache (size limit, precision, clear)."""
+"""Preferences: sound output device, segment length, separate-on-open, and the result cache
+(size limit, precision, clear)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
                                QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout)
 
+from ..audio.player import output_device_names
 from ..cache import ResultCache
 from ..settings import Settings
 
@@ -19,6 +21,16 @@ class PreferencesDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("StemDeck preferences")
         self.settings, self.cache = settings, cache
+        self.output = QComboBox()
+        self.output.setObjectName("outputDevice")
+        self.output.addItem("System default", "")
+        for name in output_device_names():
+            self.output.addItem(name, name)
+        chosen = settings.get("output_device")
+        if chosen and self.output.findData(chosen) < 0:   # remembered, but not connected now
+            self.output.addItem(f"{chosen} (not available)", chosen)
+        self.output.setCurrentIndex(max(0, self.output.findData(chosen)))
+        self.output.setToolTip("Where StemDeck plays; applied when you press OK")
         self.segment = QDoubleSpinBox()
         self.segment.setRange(0.0, 60.0)
         self.segment.setSingleStep(0.5)
@@ -43,6 +55,7 @@ class PreferencesDialog(QDialog):
         row.addWidget(self.usage, 1)
         row.addWidget(clear)
         form = QFormLayout()
+        form.addRow("Sound output", self.output)
         form.addRow("Segment length", self.segment)
         form.addRow("", self.auto)
         form.addRow("Cache size limit", self.limit)
@@ -69,6 +82,7 @@ class PreferencesDialog(QDialog):
         self._show_usage()
 
     def accept(self) -> None:
+        self.settings.set("output_device", self.output.currentData())
         self.settings.set("segment_seconds", self.segment.value())
         self.settings.set("auto_separate", self.auto.isChecked())
         self.settings.set("cache_limit_gb", self.limit.value())

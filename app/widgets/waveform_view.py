@@ -28,6 +28,15 @@ from PySide6 import QtCore, QtWidgets  # PySide6 before pyqtgraph
 import pyqtgraph as pg  # noqa: E402
 
 from app.palette import heatmap_lut, stem_color
+
+#: What the mouse does on the lanes, for the Help ▸ Keyboard shortcuts sheet: (gesture, effect).
+MOUSE_GESTURES: tuple[tuple[str, str], ...] = (
+    ("Click or drag", "Seek"),
+    ("Wheel", "Zoom around the mouse"),
+    ("Shift+wheel, horizontal wheel or middle-drag", "Scroll"),
+    ("Shift+drag", "Select an A–B loop (drag its edges to adjust)"),
+    ("Right-click", "Clear the A–B loop"),
+)
 from app.widgets.envelope import EnvelopePyramid
 from app.widgets.spectrogram import Spectrogram
 

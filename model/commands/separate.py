@@ -1,9 +1,14 @@
-"""`stemdeck separate FILES_OR_FOLDERS... -o DIR`: split songs into stem files, headless.
+"""`stemdeck separate FILES_OR_FOLDERS... [-o DIR]`: split songs into stem files, headless.
 
 The model is loaded once; folders are searched recursively for audio files; each file gets a
 progress bar (stderr) and one line on stdout naming the device that ran and the files written.
 A file that fails (unreadable, outputs already exist, ...) costs one line on stderr,
 `file: reason`, and the batch goes on; the exit code is 1 if any file failed.
+
+Output names are unique by design: the default template `{relpath}/{stem}.{ext}` keeps the
+input tree below the batch root (the deepest folder holding every input), so `*/mixture.wav`
+gives `SongA/mixture/vocals.wav`, `SongB/mixture/vocals.wav`, ... A template that still maps two
+inputs to one file is refused before any song is separated, naming both inputs.
 """
 
 from __future__ import annotations
@@ -15,11 +20,16 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+#: Like demucs: `stemdeck separate song.wav` writes under ./separated/.
+DEFAULT_OUT = "separated"
+DEFAULT_CLI_TEMPLATE = "{relpath}/{stem}.{ext}"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER",
                         help="audio files, or folders searched recursively for audio files")
-    parser.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("-o", "--out", default=DEFAULT_OUT, metavar="DIR",
+                        help=f"output folder (default ./{DEFAULT_OUT}/)")
     parser.add_argument("--model", metavar="NAME|PATH",
                         help="installed model name or a .safetensors file (default: the default model)")
     parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
@@ -41,13 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="16, 24 or 32 (float; WAV only); default: like the source")
     parser.add_argument("--samplerate", type=int, help="output sample rate in Hz (default: the source's)")
     parser.add_argument("--mp3-bitrate", type=int, default=320, metavar="KBPS", help="MP3 bitrate (default 320)")
-    parser.add_argument("--template", default="{track}/{stem}.{ext}",
-                        help="output file names under -o, fields {track} {stem} {model} {ext} "
-                        "(default {track}/{stem}.{ext})")
+    parser.add_argument("--template", default=DEFAULT_CLI_TEMPLATE,
+                        help="output file names under -o, fields {track} {stem} {model} {ext}, {parent} "
+                        "(the song's folder name) and {relpath} (the song's path below the batch root, "
+                        f"without extension) (default {DEFAULT_CLI_TEMPLATE})")
     parser.add_argument("--exact-sum", choices=("other", "energy"),
                         help="make the stems add up exactly to the input: the residual goes into "
                         "'other' or is spread by each stem's local energy")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="write only the output files that do not exist yet (a song whose "
+                          "outputs all exist is not separated)")
     parser.add_argument("--threads", type=int, help="CPU threads for the network (default: all cores)")
 
 
@@ -79,20 +94,23 @@ def find_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, problems
 
 
-def track_name(path: Path) -> str:
-    """File name without its extension ('song.stem.mp4' -> 'song')."""
-    name = path.name
-    if name.lower().endswith(".stem.mp4"):
-        return name[: -len(".stem.mp4")]
-    return Path(name).stem
-
-
-def _planned_outputs(args, track: str, model_name: str, names: list[str]) -> list[Path]:
-    from model.export import expand_template
+def _planned_outputs(args, path: Path, root: Path, model_name: str, names: list[str]) -> list[Path]:
+    from model.export import expand_template, relpath_of, track_name
 
     out_dir = Path(args.out)
-    return [out_dir / expand_template(args.template, track=track, stem=n, model=model_name, ext=args.format)
+    return [out_dir / expand_template(args.template, track=track_name(path), stem=n, model=model_name,
+                                      ext=args.format, parent=path.parent.name, relpath=relpath_of(path, root))
             for n in names]
+
+
+def plan_batch(args, files: list[Path], root: Path, model_name: str, names: list[str]) -> dict[Path, list[Path]]:
+    """Each input's output files; raises AudioWriteError, naming both inputs, when two of them
+    would be written to the same file (checked before any song is separated)."""
+    from model.export import check_unique_outputs
+
+    plan = {path: _planned_outputs(args, path, root, model_name, names) for path in files}
+    check_unique_outputs(plan.items())
+    return plan
 
 
 class _Bar:
@@ -114,6 +132,23 @@ class _Bar:
         self.bar.close()
 
 
+class _EncodeBar:
+    """tqdm bar fed by export_track()'s progress (fraction of the frames written, all files)."""
+
+    def __init__(self, label: str, files: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=100, desc=f"{label}: writing {files} file(s)", file=sys.stderr, leave=False,
+                        dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+
+    def __call__(self, fraction: float) -> None:
+        self.bar.n = round(100 * fraction, 1)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -121,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from model.checkpoint import load_model
     from model.devices import cpu_count, select_device
     from model.errors import OutputExistsError, StemDeckError
-    from model.export import ExportFormat, export_track
+    from model.export import ExportFormat, batch_root, export_track, relpath_of, track_name
     from model.model_store import resolve_model
     from model.output_specs import parse_output_spec
     from model.separate import separate
@@ -148,20 +183,27 @@ def run(args: argparse.Namespace) -> int:
     if not selected and not mixes:
         raise StemDeckError("nothing to write: --stems none and no --mix outputs")
     output_names = selected + [spec.name for spec in mixes]
-    _planned_outputs(args, "track", model_name, output_names)  # template errors before any work
+    files, problems = find_inputs(args.inputs)
+    root = batch_root([t for t in args.inputs if Path(t).exists()])
+    # template errors and colliding names before any work
+    plan = plan_batch(args, files or [Path("track.wav")], root, model_name, output_names)
     torch.set_num_threads(max(1, args.threads or cpu_count()))
 
-    files, problems = find_inputs(args.inputs)
     for text, reason in problems:
         print(f"{text}: {reason}", file=sys.stderr)
     failures = len(problems)
     print(f"model {model_name} ({card.parameters:,} parameters, {model.config.samplerate} Hz); "
           f"device {report.summary()}", file=sys.stderr)
+    skipped = 0
     for path in files:
         try:
-            targets = _planned_outputs(args, track_name(path), model_name, output_names)
+            targets = plan[path]
             existing = [t for t in targets if t.exists()]
-            if existing and not args.overwrite:
+            if args.skip_existing and len(existing) == len(targets):
+                skipped += 1
+                print(f"{path}: skipped, its {len(targets)} output file(s) exist")
+                continue
+            if existing and not args.overwrite and not args.skip_existing:
                 more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
                 raise OutputExistsError(f"'{existing[0]}' already exists{more}; skipped (use --overwrite)")
             loaded = load_audio(path, samplerate=model.config.samplerate, channels=model.config.audio_channels)
@@ -174,10 +216,16 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 bar.close()
             stems = {name: result.stems[i] for i, name in enumerate(result.sources)}
-            exported = export_track(stems, loaded.samples, loaded.samplerate, loaded.source, args.out,
-                                    track=track_name(path), model_name=model_name, fmt=fmt,
-                                    template=args.template, selected=selected, outputs=mixes,
-                                    overwrite=args.overwrite)
+            encode_bar = _EncodeBar(path.name, len(targets) - (len(existing) if args.skip_existing else 0))
+            try:
+                exported = export_track(stems, loaded.samples, loaded.samplerate, loaded.source, args.out,
+                                        track=track_name(path), model_name=model_name, fmt=fmt,
+                                        template=args.template, selected=selected, outputs=mixes,
+                                        overwrite=args.overwrite, parent=path.parent.name,
+                                        relpath=relpath_of(path, root), skip_existing=args.skip_existing,
+                                        progress=encode_bar)
+            finally:
+                encode_bar.close()
         except StemDeckError as exc:
             failures += 1
             print(f"{path}: {exc}", file=sys.stderr)
@@ -193,11 +241,13 @@ def run(args: argparse.Namespace) -> int:
             ran_on += " after: " + "; ".join(result.device.fallbacks)
         print(f"{path}: {seconds:.1f} s separated on {ran_on} in "
               f"{result.elapsed_seconds:.1f} s ({speed:.1f}x real time) -> "
-              + ", ".join(str(p) for p in exported.paths))
+              + ", ".join(str(p) for p in exported.paths)
+              + (f" ({len(exported.skipped)} existing file(s) kept)" if exported.skipped else ""))
         for notice in list(loaded.notices) + list(result.notices) + list(exported.notices):
             print(f"  note: {notice}")
     if files or problems:
-        done = len(files) - (failures - len(problems))
+        done = len(files) - (failures - len(problems)) - skipped
         print(f"{done} of {len(files) + len(problems)} input(s) separated"
+              + (f", {skipped} skipped (outputs exist)" if skipped else "")
               + (f", {failures} failed" if failures else ""), file=sys.stderr)
     return 1 if failures else 0
