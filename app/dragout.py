@@ -29,7 +29,8 @@ def stem_file(track: Track, stem: str, root: Path | None = None) -> Path:
     folder = (root or stemdeck_home() / "dragout") / (track.content_hash[:16] or track.name)
     folder.mkdir(parents=True, exist_ok=True)
     # the coverage makes the name change when more of the song is separated
-    covered = track.covered_frames if stem not in ("original", "mixture") else track.frames
+    covered = (f"{track.covered_frames}+{track.held_coverage}"
+               if stem not in ("original", "mixture") else track.frames)
     target = folder / f"{track.name} - {stem}.wav"
     marker = folder / f".{stem}.covered"
     if target.is_file() and marker.is_file() and marker.read_text() == f"{covered}:{track.quality_id}":

@@ -416,7 +416,7 @@ class MainWindow(QMainWindow):
         self.separate_action.setEnabled(has_track and not busy)
         self.selection_action.setEnabled(has_track and self.player.selection() is not None)
         self.cancel_action.setEnabled(busy)
-        self.export_action.setEnabled(has_track and self.session.track.covered_frames > 0)
+        self.export_action.setEnabled(has_track and self.session.track.has_stems)
         if not busy:
             self.progress_bar.hide()
 

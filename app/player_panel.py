@@ -154,7 +154,12 @@ class PlayerPanel(QWidget):
 
     # -- track ----------------------------------------------------------------------------------
     def set_track(self, track: Track) -> None:
-        """Show and play `track` (lanes for the original and each stem)."""
+        """Show and play `track` (lanes for the original and each stem). The same song again (its
+        settings changed) keeps the view: zoom, playhead, loop, lane controls and playback."""
+        previous = self.track
+        same_song = (previous is not None and previous.path == track.path
+                     and previous.frames == track.frames and previous.samplerate == track.samplerate)
+        view = self._view_state() if same_song else None
         self.track = track
         self._pending = []
         self._load_lanes(track)
@@ -167,13 +172,42 @@ class PlayerPanel(QWidget):
         for i, name in enumerate(track.sources):
             env = envelopes.get(name)
             if env is None:
-                env = (EnvelopePyramid.from_samples(track.stems[i]) if track.coverage else
+                env = (EnvelopePyramid.from_samples(track.stems[i]) if track.has_stems else
                        EnvelopePyramid(track.frames, raw=track.stems[i]))
             self.waveform.add_lane(name, envelope=env)
         self._build_lane_controls(track)
         self.transport.set_duration(track.duration_seconds)
-        self.selection_changed.emit(None)
+        if view is not None:
+            self._restore_view_state(view)
+        else:
+            self.selection_changed.emit(None)
         self.update_spectrograms()
+
+    def _view_state(self) -> dict:
+        """What the user set up on the displayed song (see `set_track`)."""
+        return {"range": self.waveform.visible_range(), "playhead": self.position_frame(),
+                "playing": self.mixer.is_playing, "selection": self._selection,
+                "loop": self.transport.loop_button.isChecked(),
+                "lanes": {name: (lane.mute_button.isChecked(), lane.solo_button.isChecked(),
+                                 lane.gain_db) for name, lane in self.lanes.items()}}
+
+    def _restore_view_state(self, view: dict) -> None:
+        for name, (muted, soloed, gain_db) in view["lanes"].items():
+            if name in self.lanes:
+                self.set_mute(name, muted)
+                self.set_solo(name, soloed)
+                self.set_gain_db(name, gain_db)
+        self.waveform.set_visible_range(*view["range"])
+        if view["selection"] is not None:
+            self.waveform.set_loop(*view["selection"])
+            self._selection = view["selection"]
+            self.transport.loop_button.setChecked(view["loop"])
+            self._apply_loop(view["loop"])
+        self.selection_changed.emit(self._selection)
+        self.mixer.seek(self.mixer.source_to_output_frames(view["playhead"]))
+        self.waveform.set_playhead(view["playhead"])
+        if view["playing"]:
+            self.audio.play()
 
     def _load_lanes(self, track: Track) -> None:
         """Mixer lanes for `track`. At the device's rate they borrow the track's arrays (no copy
@@ -192,7 +226,7 @@ class PlayerPanel(QWidget):
         for i, name in enumerate(track.sources):
             if track.complete and in_worker:
                 later.append(name)
-            elif track.coverage:  # from the cache, or partly separated already
+            elif track.has_stems:  # from the cache, partly separated, or held
                 mixer.set_lane(name, track.stems[i])
         if later:
             self._prepare_lanes_in_worker(track, later)
@@ -310,7 +344,7 @@ class PlayerPanel(QWidget):
     def _drag_provider(self, name: str) -> list[Path] | None:
         if self.drag_paths is None or self.track is None:
             return None
-        if name != ORIGINAL and not self.track.coverage:
+        if name != ORIGINAL and not self.track.has_stems:
             return None  # nothing separated yet
         return [Path(p) for p in self.drag_paths(name)]
 

@@ -11,6 +11,9 @@ Policy:
 - A user cancel stops the job within one segment batch and leaves nothing on disk (the cache
   entry is written only once a song is complete).
 - "Separate selection" renders only the A–B region with the chosen quality, for auditioning.
+- Changing the quality or model re-opens the displayed song (cache first). Its stems made with
+  the earlier settings stay shown and playing (held, see `Track`) until new regions replace
+  them; a separation asked for while the song re-opens starts once it is open, on the new settings.
 """
 
 from __future__ import annotations
@@ -82,6 +85,10 @@ class SeparationSession(QObject):
         self._after_cancel_pump = False
         self._suppress_auto = False
         self._selection_only = False
+        self._loading_item: QueueItem | None = None
+        #: a separation asked for while the displayed song was (re)opening: ("separate",) or
+        #: ("selection", start_frame, end_frame); started once it is open
+        self._after_load: tuple | None = None
         self.last_device_text = ""
 
     # -- opening ----------------------------------------------------------------------------
@@ -105,21 +112,24 @@ class SeparationSession(QObject):
         self.display(added[0])
         return added
 
-    def display(self, item: QueueItem) -> None:
-        """Load `item` and make it the displayed track (cache hits are instant)."""
+    def display(self, item: QueueItem, held: Track | None = None) -> None:
+        """Load `item` and make it the displayed track (cache hits are instant). `held`: the
+        song as displayed so far (settings changed), whose stems stay until replaced."""
         if (item is self.current_item and self.track is not None and self.track.path == item.path
                 and item.status in ("separating", "queued") and self.job is not None):
             return  # already on screen and being separated
         if self.job is not None and self._job_item is not item:
             self._cancel_job(restart=True)   # the displayed song has priority
         self.current_item = item
+        self._loading_item = item
+        self._after_load = None
         self._set_status(item, "loading", "")
         quality = self.quality_settings()
         spec = self.settings.get("model") or None
         cache = self.cache
 
         def load(cancel: threading.Event) -> LoadResult:
-            return load_song(item.path, spec, quality, cache)
+            return load_song(item.path, spec, quality, cache, held)
 
         job = FunctionJob(f"opening {item.path.name}", load)
         job.signals.finished.connect(lambda res, it=item: self._on_loaded(it, res))
@@ -138,13 +148,21 @@ class SeparationSession(QObject):
         # Don't launch a full render just because a setting changed: the user may want to
         # audition it on a selection first ("Separate selection"), or press Separate.
         self._suppress_auto = True
-        self.display(item)
+        track = self.track
+        self.display(item, held=track if track is not None and track.path == item.path else None)
+
+    def _loading_current(self) -> bool:
+        """Whether the displayed song is being (re)opened (its track is about to be replaced)."""
+        return self._loading_item is not None and self._loading_item is self.current_item
 
     def _on_loaded(self, item: QueueItem, res: LoadResult) -> None:
+        if item is self._loading_item:
+            self._loading_item = None
         if item is not self.current_item:
             self._set_status(item, "queued", "")
             self._pump()
             return
+        after, self._after_load = self._after_load, None
         self.model = res.model
         track = res.track
         item.key = res.key
@@ -168,9 +186,18 @@ class SeparationSession(QObject):
             self.message.emit(f"{track.name}: not separated with these settings yet — press "
                               "Separate, or select a passage and Separate selection")
         self._suppress_auto = False
+        if after is not None and res.model is not None and res.cached is None:
+            if after[0] == "selection":
+                self.separate_selection(after[1], after[2])
+                return
+            self.separate_current()
+            return
         self._pump()
 
     def _on_load_failed(self, item: QueueItem, message: str) -> None:
+        if item is self._loading_item:
+            self._loading_item = None
+            self._after_load = None
         self._set_status(item, "failed", message)
         self.error.emit(f"Could not open {item.path.name}", message)
         self._pump()
@@ -186,6 +213,9 @@ class SeparationSession(QObject):
         """(Re)start the full separation of the displayed song with the current settings."""
         if self.current_item is None or self.track is None:
             return
+        if self._loading_current():
+            self._after_load = ("separate",)
+            return
         if self.model is None:
             self.model_missing.emit("no model is installed")
             return
@@ -198,6 +228,9 @@ class SeparationSession(QObject):
     def separate_selection(self, start_frame: int, end_frame: int) -> None:
         """Separate only [start_frame, end_frame) of the displayed song (audition a passage)."""
         if self.track is None or self.current_item is None:
+            return
+        if self._loading_current():   # the settings changed a moment ago: wait for the song
+            self._after_load = ("selection", int(start_frame), int(end_frame))
             return
         if self.model is None:
             self.model_missing.emit("no model is installed")
@@ -280,10 +313,10 @@ class SeparationSession(QObject):
         quality = self.quality_settings()
         qid = quality_id(quality, self.model.name)
         if track.quality_id and track.quality_id != qid and track.coverage:
-            track.reset_stems()   # other settings: start over (and show empty lanes again)
+            track.hold_current()   # other settings: start over, showing the old stems meanwhile
             track.quality_id = qid
             if track is self.track:
-                self.track_opened.emit(track)
+                self.track_opened.emit(track)   # the lanes take the new array (view kept)
         track.quality_id = qid
         track.model_name = self.model.name
         # the worker writes regions straight into the track (the GUI thread only records them)

@@ -16,7 +16,7 @@ from model.errors import ModelLoadError, StemDeckError
 
 from .cache import ResultCache, cache_key, file_content_hash
 from .jobs import ModelHolder
-from .track import Track
+from .track import Track, merge_interval
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,11 @@ def describe_device(report: Any) -> str:
 
 
 def load_song(path: Path, model_spec: str | None, quality: dict[str, Any],
-              cache: ResultCache) -> LoadResult:
-    """Worker side of opening a song: model, audio at the model's rate, cache lookup."""
+              cache: ResultCache, held: Track | None = None) -> LoadResult:
+    """Worker side of opening a song: model, audio at the model's rate, cache lookup.
+
+    `held`: the song as displayed before the settings changed; when the cache has nothing for
+    the new settings, its stems are held (shown and played until new regions replace them)."""
     from model.audio_io import load_audio
     from model.model_store import resolve_model
 
@@ -102,11 +105,17 @@ def load_song(path: Path, model_spec: str | None, quality: dict[str, Any],
         track.device_text = str(cached.meta.get("device", ""))
         track.from_cache = True
         cached.stems = track.stems  # one copy in memory
+    elif (held is not None and held.has_stems and Path(held.path) == Path(path)
+          and held.stems.shape == track.stems.shape):
+        coverage = held.coverage
+        for a, b in held.held_coverage:
+            coverage = merge_interval(coverage, a, b)
+        track.hold_stems(held.stems, coverage)
     # waveform envelopes are built here too (an hour of audio takes a moment)
     from .widgets.envelope import EnvelopePyramid
 
     track.envelopes = {"original": EnvelopePyramid.from_samples(track.mixture)}
-    if cached is not None:
+    if cached is not None or track.held_coverage:
         for i, name in enumerate(track.sources):
             track.envelopes[name] = EnvelopePyramid.from_samples(track.stems[i])
     return LoadResult(track, model, model_error, key, quality, cached)

@@ -5,6 +5,10 @@ All arrays are float32 at `samplerate` (the model's rate): `mixture` (channels, 
 them in `coverage` (merged half-open frame intervals), so the GUI can show and play what is ready
 while the rest is still being computed, and a new job can resume from the first gap after the
 playhead.
+
+When the settings change (quality, model), the stems made with the earlier ones are *held*: they
+stay in `stems` (shown and played) with their frames in `held_coverage`, and the new settings'
+regions replace them one by one as they arrive (`coverage` only counts those).
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class Track:
     se_times_seconds: np.ndarray | None = None
     from_cache: bool = False
     envelopes: dict[str, Any] = field(default_factory=dict)   # lane name -> EnvelopePyramid
+    #: frames of `stems` holding a result of earlier settings (shown until replaced)
+    held_coverage: list[tuple[int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -107,14 +113,45 @@ class Track:
             raise ValueError(f"stems shape {stems.shape} does not match track {self.stems.shape}")
         self.stems[...] = stems
         self.coverage = [(0, self.frames)]
+        self.held_coverage = []
 
     def reset_stems(self) -> None:
         # a new array: a cache writer may still be reading the old one
         self.stems = np.zeros_like(self.stems)
         self.envelopes = {k: v for k, v in self.envelopes.items() if k == "original"}
         self.coverage = []
+        self.held_coverage = []
         self.se_activations = None
         self.se_times_seconds = None
+
+    def hold_stems(self, stems: np.ndarray, coverage: list[tuple[int, int]]) -> None:
+        """Show and play `stems` (S, C, frames), made with earlier settings over `coverage`, until
+        regions of the current settings replace them (copied: the caller's array stays as it is)."""
+        if stems.shape != self.stems.shape:
+            raise ValueError(f"stems shape {stems.shape} does not match track {self.stems.shape}")
+        self.stems[...] = stems
+        self.held_coverage = list(coverage)
+        self.coverage = []
+        self.se_activations = None
+        self.se_times_seconds = None
+
+    def hold_current(self) -> None:
+        """The settings changed: what is separated becomes held (see module doc), in a new array
+        (a cache writer may still be reading the old one)."""
+        held = self.coverage
+        for a, b in self.held_coverage:
+            held = merge_interval(held, a, b)
+        self.stems = self.stems.copy()
+        self.held_coverage = held
+        self.coverage = []
+        self.envelopes = {k: v for k, v in self.envelopes.items() if k == "original"}
+        self.se_activations = None
+        self.se_times_seconds = None
+
+    @property
+    def has_stems(self) -> bool:
+        """Whether the stems hold anything to show, play or export (this or earlier settings')."""
+        return bool(self.coverage or self.held_coverage)
 
     @property
     def covered_frames(self) -> int:

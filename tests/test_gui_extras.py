@@ -28,15 +28,12 @@ def test_dropping_files_on_the_window_opens_them(qtbot, make_window, empty_home,
     assert "song.wav" in names
 
 
-def test_command_line_files_are_opened(qtbot, monkeypatch, empty_home, song, tmp_path):
+def test_command_line_files_are_opened(qtbot, monkeypatch, empty_home, song, temp_home):
     from PySide6.QtWidgets import QApplication
 
     import app.main as app_main
 
-    from PySide6.QtCore import QSettings
-
-    # the app's own settings store, redirected to tmp_path for this test
-    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "cfg"))
+    # the app's own settings store is in the temporary home (conftest's temp_home)
     seen = {}
 
     def fake_exec():
@@ -51,7 +48,7 @@ def test_command_line_files_are_opened(qtbot, monkeypatch, empty_home, song, tmp
     monkeypatch.setattr("threading.excepthook", __import__("threading").excepthook)
     assert app_main.main([str(song)]) == 0
     assert seen["name"] == "song"
-    assert list((tmp_path / "cfg").rglob("*.conf")), "settings were written to the redirected store"
+    assert list((temp_home / ".config").rglob("*.conf")), "settings were written to the temporary home"
 
 
 def test_about_lists_versions():
