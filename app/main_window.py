@@ -157,7 +157,7 @@ class MainWindow(QMainWindow):
                                     "selection", "Separate only the A–B region to audition it")
         self.cancel_action = act("&Cancel", self.session.cancel, "Esc", "cancel",
                                  "Stop the running separation (nothing is written)")
-        self.install_action = act("&Install model file…", self.install_model_dialog)
+        self.install_action = act("&Install or import a model…", self.install_model_dialog)
         self.about_action = act("&About StemDeck", self.about_dialog)
         self.getting_started_action = act("&Getting started", self.getting_started_dialog,
                                           QKeySequence.StandardKey.HelpContents)
@@ -392,8 +392,9 @@ class MainWindow(QMainWindow):
         logger.info("no model: %s", message)
         self.show_error(
             "No separation model is installed — you can still play the original",
-            "To separate songs, install a model with Separation ▸ Install model file… (a "
-            ".safetensors file with its .json card beside it), or train one with "
+            "To separate songs, install a model with Separation ▸ Install or import a model… (a "
+            ".safetensors file with its .json card beside it, or an official Demucs .th file), "
+            "or train one with "
             "<code>stemdeck train</code>.", level="info")
 
     def show_error(self, title: str, message: str, level: str = "error") -> None:
@@ -467,14 +468,24 @@ class MainWindow(QMainWindow):
         return [str(stem_file(track, stem))]
 
     def install_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Install a model", "", "Models (*.safetensors)")
+        """Install a StemDeck model (.safetensors) or import an official Demucs waveform checkpoint
+        (.th, converted by model.demucs_import; the file is read without running its code)."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Install or import a model", "",
+            "Models (*.safetensors *.th);;StemDeck models (*.safetensors);;Demucs checkpoints (*.th)")
         if not path:
             return
+        self.install_model_file(Path(path))
 
+    def install_model_file(self, path: Path) -> None:
         def install(cancel: threading.Event) -> Any:
+            if path.suffix.lower() == ".th":
+                from model.demucs_import import import_demucs
+
+                return import_demucs(path)
             from model.model_store import install_model
 
-            return install_model(Path(path))
+            return install_model(path)
 
         job = FunctionJob("installing model", install)
         job.signals.finished.connect(

@@ -289,3 +289,28 @@ def test_default_name_drops_the_release_hash():
     assert default_name(Path("/x/my model.th")) == "my_model"
     with pytest.raises(ModelLoadError, match="not a usable model name"):
         import_demucs(Path(__file__), name="../evil")
+
+
+@pytest.mark.gui
+def test_the_app_imports_a_demucs_file_and_lists_it(qtbot, tmp_path, _isolated_home):
+    """Separation ▸ Install or import a model… with a .th file: converted, installed, in the picker."""
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    th = save_v2_state(official_model("v2"), tmp_path / "demucs-e07c671f.th")
+    window = MainWindow(Settings(tmp_path / "settings.ini"), enable_audio=False)
+    window.confirm_close = False
+    qtbot.addWidget(window)
+    window.install_model_file(th)
+    qtbot.waitUntil(lambda: "Installed model demucs" in window.statusBar().currentMessage(), timeout=60_000)
+    assert "demucs.safetensors" in _installed(_isolated_home)
+    qtbot.waitUntil(lambda: any("demucs" in window.model_picker.itemText(i)
+                                for i in range(window.model_picker.count())), timeout=20_000)
+    # a file that is not a checkpoint: one message naming it, nothing installed
+    bad = tmp_path / "notes.th"
+    bad.write_text("not a checkpoint")
+    with qtbot.waitSignal(window.error_shown, timeout=20_000):
+        window.install_model_file(bad)
+    assert "notes.th" in window.banner.text()
+    assert _installed(_isolated_home) == ["demucs.json", "demucs.safetensors"]
+    window.close()

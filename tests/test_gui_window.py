@@ -186,7 +186,7 @@ def test_no_model_explains_how_to_get_one(qtbot, make_window, empty_home, song):
     window = make_window()
     with qtbot.waitSignal(window.error_shown, timeout=20_000):
         window.open_paths([song])
-    assert "Install model" in window.banner.text()
+    assert "Install or import a model" in window.banner.text()
     assert window.player.isVisible()
     assert "original" in window.player.mixer.lane_names
 
