@@ -65,8 +65,6 @@ class PlayerPanel(QWidget):
         self.transport.playPauseClicked.connect(self.toggle_play)
         self.transport.stopClicked.connect(self.stop)
         self.transport.loopToggled.connect(self._loop_toggled)
-        self.status = QLabel("")
-        self.status.setObjectName("hint")
         self.waveform = WaveformView()
         self.waveform.seekRequested.connect(self.seek_frame)
         self.waveform.loopChanged.connect(self._loop_changed)
@@ -82,12 +80,9 @@ class PlayerPanel(QWidget):
         lanes.setSpacing(4)
         lanes.addWidget(self.controls_box)
         lanes.addWidget(self.waveform, 1)
-        top = QHBoxLayout()
-        top.addWidget(self.transport, 1)
-        top.addWidget(self.status)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 4)
-        layout.addLayout(top)
+        layout.addWidget(self.transport)
         layout.addLayout(lanes, 1)
         self._pending: list[tuple[int, int]] = []
         self._flush_timer = QTimer(self)
@@ -123,9 +118,9 @@ class PlayerPanel(QWidget):
                 self.set_track(self.track)
             self.transport.set_available(True)
         else:
+            # the transport says so; the reason is in its tooltip (the top row stays narrow)
             self.transport.set_available(False, self.audio.unavailable_reason)
-            self.status.setText(f"Playback unavailable: {self.audio.unavailable_reason}")
-            self.status.setToolTip("You can still separate, view and export.")
+            logger.info("playback unavailable: %s", self.audio.unavailable_reason)
 
     def close_audio(self) -> None:
         self.poller.stop()

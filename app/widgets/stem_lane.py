@@ -38,7 +38,7 @@ class LevelMeter(QtWidgets.QWidget):
         self.peak_db = METER_FLOOR_DB
         self.rms_db = METER_FLOOR_DB
         self.clipped = False
-        self.setMinimumSize(80, 10)
+        self.setMinimumSize(36, 10)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
         self.setToolTip("Level (peak line, RMS bar); click to reset the clip indicator")
 
@@ -111,9 +111,11 @@ class StemLaneControls(QtWidgets.QFrame):
         self.gain_spin.setSuffix(" dB")
         self.gain_spin.setKeyboardTracking(False)
         self.meter = LevelMeter()
+        # two rows (name, meter, M, S / gain): six lanes and the SE dock fit in 800 px
         top = QtWidgets.QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.label, 1)
+        top.addWidget(self.label)
+        top.addWidget(self.meter, 1)
         top.addWidget(self.mute_button)
         top.addWidget(self.solo_button)
         bottom = QtWidgets.QHBoxLayout()
@@ -125,7 +127,6 @@ class StemLaneControls(QtWidgets.QFrame):
         layout.setSpacing(2)
         layout.addLayout(top)
         layout.addLayout(bottom)
-        layout.addWidget(self.meter)
         self.mute_button.toggled.connect(lambda on: self.muteToggled.emit(self.name, on))
         if name == ORIGINAL:
             self.solo_button.toggled.connect(self.listenToggled.emit)
