@@ -23,6 +23,7 @@ from .jobs import JobRunner
 from .palette import stem_color
 from .track import Track
 from .widgets.envelope import EnvelopePyramid
+from .widgets.level_scale import LevelScale
 from .widgets.stem_lane import StemLaneControls, bind_to_mixer
 from .widgets.transport import PlaybackPoller, TransportBar
 from .widgets.waveform_view import SPECTROGRAM, WAVEFORM, WaveformView
@@ -80,9 +81,15 @@ class PlayerPanel(QWidget):
         lanes.setSpacing(4)
         lanes.addWidget(self.controls_box)
         lanes.addWidget(self.waveform, 1)
+        self.level_scale = LevelScale()   # the spectrograms' colours in dB
+        self.level_scale.hide()
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.transport, 1)
+        top.addWidget(self.level_scale, 0, Qt.AlignmentFlag.AlignVCenter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 4)
-        layout.addWidget(self.transport)
+        layout.addLayout(top)
         layout.addLayout(lanes, 1)
         self._pending: list[tuple[int, int]] = []
         self._flush_timer = QTimer(self)
@@ -271,6 +278,7 @@ class PlayerPanel(QWidget):
     def show_spectrograms(self, on: bool) -> None:
         """Spectrograms instead of waveforms in every lane (computed in a worker when needed)."""
         self.waveform.set_display_mode(SPECTROGRAM if on else WAVEFORM)
+        self.level_scale.setVisible(on)
         self.update_spectrograms()
 
     def update_spectrograms(self) -> None:
@@ -285,9 +293,10 @@ class PlayerPanel(QWidget):
         wanted = {name: view.lane_revision(name) for name in view.lane_names
                   if not view.has_spectrogram(name) and (name == ORIGINAL or stems_final)
                   and self._spectrograms_requested.get((id(track), name)) != view.lane_revision(name)}
+        self._spectrograms_requested.update({(id(track), name): rev for name, rev in wanted.items()})
+        self._show_spectrogram_status()
         if not wanted:
             return  # (several events ask at the end of a separation: one job per lane revision)
-        self._spectrograms_requested.update({(id(track), name): rev for name, rev in wanted.items()})
         from .jobs import FunctionJob
         from .widgets.spectrogram import lane_spectrograms, mono_of, residual_of
 
@@ -304,10 +313,27 @@ class PlayerPanel(QWidget):
         job.signals.done.connect(lambda: self._spectrogram_job_ended(track, wanted))
         self.runner.start(job)
 
+    def _show_spectrogram_status(self) -> None:
+        """Each lane without its spectrogram says why: being computed, or waiting for the
+        separation (a stem being separated shows its waveform filling in)."""
+        track, view = self.track, self.waveform
+        if track is None:
+            return
+        for name in view.lane_names:
+            if (id(track), name) in self._spectrograms_requested:
+                text = "computing spectrogram…"
+            elif name != ORIGINAL and not track.complete:
+                text = "spectrogram once separated"
+            else:
+                text = ""
+            view.set_spectrogram_status(name, text)
+
     def _spectrogram_job_ended(self, track: Track, revisions: dict[str, int]) -> None:
         for name, revision in revisions.items():
             if self._spectrograms_requested.get((id(track), name)) == revision:
                 del self._spectrograms_requested[(id(track), name)]
+        if track is self.track:
+            self._show_spectrogram_status()
 
     def _spectrograms_ready(self, track: Track, revisions: dict[str, int], images: dict) -> None:
         if track is not self.track:

@@ -1,7 +1,7 @@
 """Render the main window offscreen with a separated song loaded and save docs/screenshot.png.
 
     python packaging/screenshot.py [--song FILE] [--model NAME_OR_PATH] [--out docs/screenshot.png]
-                                   [--size 1280x800] [--docks queue,se,log,train]
+                                   [--size 1280x800] [--docks queue,se,log,train] [--spectrograms]
 
 Without --song a 20-second test song is generated (drums, bass, chords, a sung-like melody).
 Without --model the installed default model is used; if none is installed a tiny *untrained*
@@ -86,6 +86,7 @@ def main() -> int:
     parser.add_argument("--size", default="1400x1000")
     parser.add_argument("--docks", default="se",
                         help="docks to open, comma-separated: queue, se, log, train")
+    parser.add_argument("--spectrograms", action="store_true", help="lanes show spectrograms")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="stemdeck-shot-"))
@@ -138,6 +139,14 @@ def main() -> int:
             break
         app.processEvents()
         time.sleep(0.01)
+    if args.spectrograms:
+        window.spectrogram_action.trigger()
+        view = window.player.waveform
+        for _ in range(3000):  # computed in a worker
+            if all(view.shows_spectrogram(n) for n in view.lane_names):
+                break
+            app.processEvents()
+            time.sleep(0.01)
     window.player.prepare_screenshot()
     if untrained:
         window.setWindowTitle(window.windowTitle() + "  [untrained demo model]")

@@ -114,6 +114,17 @@ def test_every_combination_of_docks_fits_1280x800_with_nothing_cut(qtbot, window
     # with every dock open, the lanes keep a usable height and the queue shows its columns
     assert window.player.waveform.height() >= 300
     assert window.queue_dock.width() >= 200
+    # spectrogram lanes (frequency axes, the dB scale beside the transport) fit too
+    window.spectrogram_action.trigger()
+    qtbot.waitUntil(lambda: all(window.player.waveform.shows_spectrogram(n)
+                                for n in window.player.waveform.lane_names), timeout=30_000)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= SCREEN[0] and hint.height() <= SCREEN[1], hint
+    window.resize(*SCREEN)
+    qtbot.wait(20)
+    assert window.player.level_scale.isVisible() and not cut_texts(window), cut_texts(window)
+    scale = window.player.level_scale
+    assert scale.width() >= scale.minimumSizeHint().width()
 
 
 def test_reset_layout_really_resets(qtbot, window):
