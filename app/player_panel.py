@@ -247,9 +247,20 @@ class PlayerPanel(QWidget):
             lane = StemLaneControls(name, stem_color(name))
             bind_to_mixer(lane, self.mixer)
             lane.set_drag_provider(self._drag_provider)
+            lane.soloToggled.connect(lambda *_: self._show_solo())
             self.controls.addWidget(lane, 1)
             self.lanes[name] = lane
         self._fit_rows()
+
+    def _show_solo(self) -> None:
+        """While stems are soloed, they are highlighted and every other lane (the original and
+        the residual too: neither is heard) is dimmed, controls and waveform."""
+        soloed = {name for name, lane in self.lanes.items()
+                  if name != ORIGINAL and lane.solo_button.isChecked()}
+        for name, lane in self.lanes.items():
+            lane.set_solo_state("" if not soloed else "soloed" if name in soloed else "dimmed")
+        for name in self.waveform.lane_names:
+            self.waveform.set_lane_dimmed(name, bool(soloed) and name not in soloed)
 
     def _fit_rows(self) -> None:
         """Waveform rows at least as tall as the lane controls beside them, so they line up."""
@@ -263,6 +274,7 @@ class PlayerPanel(QWidget):
         if track is not self.track or RESIDUAL in self.waveform.lane_names:
             return
         self.waveform.add_lane(RESIDUAL, envelope=envelope)
+        self._show_solo()
         label = QLabel("Residual")
         label.setObjectName("residualLabel")
         label.setToolTip("Mixture minus the sum of the stems: bleed, reverb tails and what the "

@@ -91,13 +91,15 @@ class StemLaneControls(QtWidgets.QFrame):
         self._press_pos: QtCore.QPoint | None = None
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.label = QtWidgets.QLabel(name.capitalize())
-        self.label.setStyleSheet(f"color: {color}; font-weight: bold;")
+        self.label.setStyleSheet(f"QLabel {{ color: {color}; font-weight: bold; }} "
+                                 "QLabel:disabled { color: #59606c; }")   # dimmed by a solo
         self.label.setMinimumWidth(64)
         self.label.setToolTip("Drag this lane out of the window to drop the stem file into a DAW")
         self.mute_button = QtWidgets.QToolButton(text="M", checkable=True)
         self.mute_button.setToolTip(f"Mute {name}")
         self.solo_button = QtWidgets.QToolButton(text="A/B" if name == ORIGINAL else "S",
                                                  checkable=True)
+        self.solo_button.setObjectName("soloButton")
         self.solo_button.setToolTip("Listen to the original instead of the stems (A/B)"
                                     if name == ORIGINAL else f"Solo {name}")
         self.gain_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -136,6 +138,19 @@ class StemLaneControls(QtWidgets.QFrame):
         self.gain_spin.valueChanged.connect(self._gain_from_spin)
 
     # ------------------------------------------------------------------ state
+    def set_solo_state(self, state: str) -> None:
+        """How the lane looks while some lane is soloed: "soloed" (highlighted), "dimmed" (not
+        heard) or "" (no solo). The style sheet draws it from the ``soloState`` property."""
+        if self.property("soloState") != state:
+            self.setProperty("soloState", state)
+            self.style().unpolish(self)
+            self.style().polish(self)
+            self.label.setEnabled(state != "dimmed")
+
+    @property
+    def solo_state(self) -> str:
+        return self.property("soloState") or ""
+
     @property
     def gain_db(self) -> float:
         return float(self.gain_spin.value())

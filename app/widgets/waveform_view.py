@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 REDRAW_HZ = 25  # progressive updates are drawn at most this often
 WAVEFORM, SPECTROGRAM = "waveform", "spectrogram"
+DIMMED_OPACITY = 0.3      # a lane not heard because another one is soloed
 FREQUENCY_AXIS_WIDTH = 52  # px, the same in every lane so their time axes line up
 
 
@@ -323,6 +324,13 @@ class WaveformView(QtWidgets.QWidget):
         if not axis.isVisible() or not axis._tickLevels:
             return []
         return [tick for level in axis._tickLevels for tick in level]
+
+    def set_lane_dimmed(self, name: str, dimmed: bool) -> None:
+        """Draw lane ``name`` faint (not heard now: another lane is soloed) or normally."""
+        self._lane(name).plot.setOpacity(DIMMED_OPACITY if dimmed else 1.0)
+
+    def lane_dimmed(self, name: str) -> bool:
+        return self._lane(name).plot.opacity() < 1.0
 
     def set_display_mode(self, mode: str) -> None:
         """WAVEFORM or SPECTROGRAM for every lane."""
