@@ -24,7 +24,7 @@ from .dialogs.export_dialog import ExportDialog
 from .gc_pauses import freeze_startup_objects
 from .jobs import FunctionJob, JobRunner
 from .player_panel import PlayerPanel
-from .queue_panel import QueuePanel
+from .queue_panel import QUEUE_MIN_WIDTH, QueuePanel
 from .session import SeparationSession
 from .settings import QUALITY_PRESETS, Settings
 from .time_format import format_eta
@@ -34,6 +34,7 @@ from .widgets.device_picker import DevicePicker
 from .widgets.log_view import LogView, QtLogHandler
 from .widgets.model_picker import ModelPicker
 from .widgets.se_view import SEView
+from .widgets.sizing import scrollable
 
 logger = logging.getLogger(__name__)
 
@@ -227,19 +228,23 @@ class MainWindow(QMainWindow):
         self.toolbar = bar
 
     def _build_docks(self) -> None:
-        def dock(title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        def dock(title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea,
+                 scroll: bool = False) -> QDockWidget:
             d = QDockWidget(title, self)
             d.setObjectName(name)
-            d.setWidget(widget)
+            # a big panel scrolls when its dock is small: the window's minimum size stays small
+            d.setWidget(scrollable(widget) if scroll else widget)
             self.addDockWidget(area, d)
             self.view_menu.addAction(d.toggleViewAction())
             return d
 
         self.queue_dock = dock("Queue", "queueDock", self.queue, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.se_dock = dock("SE activations", "seDock", self.se_view, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.se_dock = dock("SE activations", "seDock", self.se_view, Qt.DockWidgetArea.BottomDockWidgetArea,
+                            scroll=True)
         self.log_dock = dock("Log", "logDock", self.log_view, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.trainer_tab = TrainerTab(self)
-        self.trainer_dock = dock("Train", "trainerDock", self.trainer_tab, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.trainer_dock = dock("Train", "trainerDock", self.trainer_tab,
+                                 Qt.DockWidgetArea.RightDockWidgetArea, scroll=True)
         # "Use this model" changes the default model: point the picker back at "Default" to use it
         self.trainer_tab.model_selected.connect(lambda _name: (self.model_picker.setCurrentIndex(0),
                                                                self.load_models()))
@@ -251,6 +256,10 @@ class MainWindow(QMainWindow):
         self.queue_dock.hide()
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.reset_layout_action)
+        self._default_state = self.saveState()   # what View ▸ Reset layout goes back to
+        for d in (self.queue_dock, self.se_dock, self.log_dock, self.trainer_dock):
+            d.visibilityChanged.connect(lambda on, d=d: on and self._size_dock_once(d))
+        self._docks_sized: set[str] = set()
 
     def _connect(self) -> None:
         s = self.session
@@ -557,6 +566,10 @@ class MainWindow(QMainWindow):
         state = self.settings.window_state("state")
         if state is not None:
             self.restoreState(state)
+            # docks open in the stored layout keep their stored sizes
+            self._docks_sized = {d.objectName() for d in (self.queue_dock, self.se_dock,
+                                                          self.log_dock, self.trainer_dock)
+                                 if not d.isHidden()}
         if self.settings.get("spectrograms"):
             self.spectrogram_action.setChecked(True)
             self.player.show_spectrograms(True)
@@ -567,10 +580,29 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def reset_layout(self) -> None:
+        """Docks back where and how big they first were: the stored layout is forgotten."""
         self.settings.reset_window_state()
-        for d in (self.se_dock, self.log_dock):
+        self.restoreState(self._default_state)
+        for d in (self.se_dock, self.log_dock, self.trainer_dock):
+            d.setFloating(False)
             d.hide()
+        self.se_dock.raise_()
+        self._docks_sized.clear()
         self.queue_dock.setVisible(self.queue.count() > 1)
+
+    def _size_dock_once(self, dock: QDockWidget) -> None:
+        """Give a dock shown for the first time (since start or Reset layout) its default size:
+        Qt would give it its content's size hint (a 60 px queue, a 700 px Train panel)."""
+        if dock.isFloating() or dock.objectName() in self._docks_sized:
+            return
+        self._docks_sized.add(dock.objectName())
+        width, height = self.width(), self.height()
+        if dock is self.queue_dock:
+            self.resizeDocks([dock], [max(QUEUE_MIN_WIDTH, width // 5)], Qt.Orientation.Horizontal)
+        elif dock is self.trainer_dock:
+            self.resizeDocks([dock], [int(width * 0.4)], Qt.Orientation.Horizontal)
+        else:
+            self.resizeDocks([dock], [int(height * 0.35)], Qt.Orientation.Vertical)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if not self._closing and self.confirm_close and not self.trainer_tab.confirm_close():

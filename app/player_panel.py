@@ -23,6 +23,7 @@ from .jobs import JobRunner
 from .palette import stem_color
 from .track import Track
 from .widgets.envelope import EnvelopePyramid
+from .widgets.level_scale import LevelScale
 from .widgets.stem_lane import StemLaneControls, bind_to_mixer
 from .widgets.transport import PlaybackPoller, TransportBar
 from .widgets.waveform_view import SPECTROGRAM, WAVEFORM, WaveformView
@@ -65,8 +66,6 @@ class PlayerPanel(QWidget):
         self.transport.playPauseClicked.connect(self.toggle_play)
         self.transport.stopClicked.connect(self.stop)
         self.transport.loopToggled.connect(self._loop_toggled)
-        self.status = QLabel("")
-        self.status.setObjectName("hint")
         self.waveform = WaveformView()
         self.waveform.seekRequested.connect(self.seek_frame)
         self.waveform.loopChanged.connect(self._loop_changed)
@@ -82,9 +81,12 @@ class PlayerPanel(QWidget):
         lanes.setSpacing(4)
         lanes.addWidget(self.controls_box)
         lanes.addWidget(self.waveform, 1)
+        self.level_scale = LevelScale()   # the spectrograms' colours in dB
+        self.level_scale.hide()
         top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.transport, 1)
-        top.addWidget(self.status)
+        top.addWidget(self.level_scale, 0, Qt.AlignmentFlag.AlignVCenter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 4)
         layout.addLayout(top)
@@ -132,9 +134,9 @@ class PlayerPanel(QWidget):
                 self.set_track(self.track)
             self.transport.set_available(True)
         else:
+            # the transport says so; the reason is in its tooltip (the top row stays narrow)
             self.transport.set_available(False, self.audio.unavailable_reason)
-            self.status.setText(f"Playback unavailable: {self.audio.unavailable_reason}")
-            self.status.setToolTip("You can still separate, view and export.")
+            logger.info("playback unavailable: %s", self.audio.unavailable_reason)
 
     def set_output_device(self, name: str) -> None:
         """Play through the output device called `name` ("" = the system default) from now on."""
@@ -265,9 +267,20 @@ class PlayerPanel(QWidget):
             lane = StemLaneControls(name, stem_color(name))
             bind_to_mixer(lane, self.mixer)
             lane.set_drag_provider(self._drag_provider)
+            lane.soloToggled.connect(lambda *_: self._show_solo())
             self.controls.addWidget(lane, 1)
             self.lanes[name] = lane
         self._fit_rows()
+
+    def _show_solo(self) -> None:
+        """While stems are soloed, they are highlighted and every other lane (the original and
+        the residual too: neither is heard) is dimmed, controls and waveform."""
+        soloed = {name for name, lane in self.lanes.items()
+                  if name != ORIGINAL and lane.solo_button.isChecked()}
+        for name, lane in self.lanes.items():
+            lane.set_solo_state("" if not soloed else "soloed" if name in soloed else "dimmed")
+        for name in self.waveform.lane_names:
+            self.waveform.set_lane_dimmed(name, bool(soloed) and name not in soloed)
 
     def _fit_rows(self) -> None:
         """Waveform rows at least as tall as the lane controls beside them, so they line up."""
@@ -281,6 +294,7 @@ class PlayerPanel(QWidget):
         if track is not self.track or RESIDUAL in self.waveform.lane_names:
             return
         self.waveform.add_lane(RESIDUAL, envelope=envelope)
+        self._show_solo()
         label = QLabel("Residual")
         label.setObjectName("residualLabel")
         label.setToolTip("Mixture minus the sum of the stems: bleed, reverb tails and what the "
@@ -296,6 +310,7 @@ class PlayerPanel(QWidget):
     def show_spectrograms(self, on: bool) -> None:
         """Spectrograms instead of waveforms in every lane (computed in a worker when needed)."""
         self.waveform.set_display_mode(SPECTROGRAM if on else WAVEFORM)
+        self.level_scale.setVisible(on)
         self.update_spectrograms()
 
     def update_spectrograms(self) -> None:
@@ -310,9 +325,10 @@ class PlayerPanel(QWidget):
         wanted = {name: view.lane_revision(name) for name in view.lane_names
                   if not view.has_spectrogram(name) and (name == ORIGINAL or stems_final)
                   and self._spectrograms_requested.get((id(track), name)) != view.lane_revision(name)}
+        self._spectrograms_requested.update({(id(track), name): rev for name, rev in wanted.items()})
+        self._show_spectrogram_status()
         if not wanted:
             return  # (several events ask at the end of a separation: one job per lane revision)
-        self._spectrograms_requested.update({(id(track), name): rev for name, rev in wanted.items()})
         from .jobs import FunctionJob
         from .widgets.spectrogram import lane_spectrograms, mono_of, residual_of
 
@@ -329,10 +345,27 @@ class PlayerPanel(QWidget):
         job.signals.done.connect(lambda: self._spectrogram_job_ended(track, wanted))
         self.runner.start(job)
 
+    def _show_spectrogram_status(self) -> None:
+        """Each lane without its spectrogram says why: being computed, or waiting for the
+        separation (a stem being separated shows its waveform filling in)."""
+        track, view = self.track, self.waveform
+        if track is None:
+            return
+        for name in view.lane_names:
+            if (id(track), name) in self._spectrograms_requested:
+                text = "computing spectrogram…"
+            elif name != ORIGINAL and not track.complete:
+                text = "spectrogram once separated"
+            else:
+                text = ""
+            view.set_spectrogram_status(name, text)
+
     def _spectrogram_job_ended(self, track: Track, revisions: dict[str, int]) -> None:
         for name, revision in revisions.items():
             if self._spectrograms_requested.get((id(track), name)) == revision:
                 del self._spectrograms_requested[(id(track), name)]
+        if track is self.track:
+            self._show_spectrogram_status()
 
     def _spectrograms_ready(self, track: Track, revisions: dict[str, int], images: dict) -> None:
         if track is not self.track:

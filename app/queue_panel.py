@@ -16,6 +16,8 @@ from .session import QueueItem
 
 logger = logging.getLogger(__name__)
 
+QUEUE_MIN_WIDTH = 200   # px: a song name and its status readable side by side
+
 STATUS_TEXT = {"queued": "Queued", "loading": "Opening…", "separating": "Separating",
                "done": "Done", "failed": "Failed", "cancelled": "Cancelled",
                "partial": "Selection only", "ready": "Ready"}
@@ -52,6 +54,8 @@ class QueuePanel(QWidget):
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         self._rows: dict[int, QTreeWidgetItem] = {}
+        # never a strip showing "Sor" and "Statu" (a stored layout cannot make it narrower)
+        self.setMinimumWidth(QUEUE_MIN_WIDTH)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tree)

@@ -1,6 +1,7 @@
 """Render the main window offscreen with a separated song loaded and save docs/screenshot.png.
 
     python packaging/screenshot.py [--song FILE] [--model NAME_OR_PATH] [--out docs/screenshot.png]
+                                   [--size 1280x800] [--docks queue,se,log,train] [--spectrograms]
 
 Without --song a 20-second test song is generated (drums, bass, chords, a sung-like melody).
 Without --model the installed default model is used; if none is installed a tiny *untrained*
@@ -83,6 +84,9 @@ def main() -> int:
     parser.add_argument("--model")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
     parser.add_argument("--size", default="1400x1000")
+    parser.add_argument("--docks", default="se",
+                        help="docks to open, comma-separated: queue, se, log, train")
+    parser.add_argument("--spectrograms", action="store_true", help="lanes show spectrograms")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="stemdeck-shot-"))
@@ -121,15 +125,28 @@ def main() -> int:
     window.open_paths([song])
     QTimer.singleShot(600_000, loop.quit)
     loop.exec()
-    window.se_dock.show()
-    window.se_dock.raise_()
-    window.resizeDocks([window.se_dock], [int(height * 0.3)], Qt.Orientation.Vertical)
+    docks = {"queue": window.queue_dock, "se": window.se_dock, "log": window.log_dock,
+             "train": window.trainer_dock}
+    wanted = {name.strip() for name in args.docks.split(",") if name.strip()}
+    for name, dock in docks.items():
+        dock.setVisible(name in wanted)
+    if "se" in wanted:
+        window.se_dock.raise_()
+        window.resizeDocks([window.se_dock], [int(height * 0.3)], Qt.Orientation.Vertical)
     window.player.flush_regions()
     for _ in range(500):  # the residual lane is computed in a worker
         if "residual" in window.player.waveform.lane_names:
             break
         app.processEvents()
         time.sleep(0.01)
+    if args.spectrograms:
+        window.spectrogram_action.trigger()
+        view = window.player.waveform
+        for _ in range(3000):  # computed in a worker
+            if all(view.shows_spectrogram(n) for n in view.lane_names):
+                break
+            app.processEvents()
+            time.sleep(0.01)
     window.player.prepare_screenshot()
     if untrained:
         window.setWindowTitle(window.windowTitle() + "  [untrained demo model]")

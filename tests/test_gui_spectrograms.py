@@ -106,3 +106,65 @@ def test_each_lane_image_is_computed_once_per_separation(qtbot, make_window, ste
                     timeout=30_000)
     qtbot.wait(1500)                                  # any duplicate job would have ended by now
     assert sorted(delivered) == sorted(player.waveform.lane_names)
+
+
+def test_lanes_say_computing_then_name_frequencies_on_a_db_colour_scale(qtbot, make_window,
+                                                                        stemdeck_home, tmp_path,
+                                                                        monkeypatch):
+    import time
+
+    import app.widgets.spectrogram as spectrogram
+    from app.palette import heatmap_lut
+
+    compute = spectrogram.lane_spectrograms
+    monkeypatch.setattr(spectrogram, "lane_spectrograms",        # as long as a real song takes
+                        lambda *args, **kw: (time.sleep(0.5), compute(*args, **kw))[1])
+    window = make_window()
+    _separated(qtbot, window, make_song(tmp_path / "a.wav", seconds=3.0))
+    view, scale = window.player.waveform, window.player.level_scale
+    qtbot.waitUntil(lambda: "residual" in view.lane_names, timeout=10_000)
+    assert not scale.isVisible()
+    window.spectrogram_action.trigger()
+    # while the images are computed, every lane says so (and names no frequency yet)
+    assert all(view.spectrogram_status(n) == "computing spectrogram…" for n in view.lane_names)
+    assert view.frequency_labels("vocals") == []
+    qtbot.waitUntil(lambda: _all_spectrograms(window), timeout=30_000)
+    assert all(view.spectrogram_status(n) == "" for n in view.lane_names)
+
+    # a log-frequency axis in Hz: 1 kHz is named beside the image row holding 1 kHz
+    labels = dict((text, y) for y, text in view.frequency_labels("vocals"))
+    assert {"100 Hz", "1 kHz", "10 kHz"} <= set(labels)
+    edges = spectrogram.band_edges(44100)
+    row = int(np.searchsorted(edges, 1000.0)) - 1                 # edges[row] <= 1 kHz < edges[row+1]
+    row_y = -1.0 + 2.0 * (row + 0.5) / spectrogram.ROWS           # the image spans y -1..1
+    assert labels["1 kHz"] == pytest.approx(row_y, abs=2.0 / spectrogram.ROWS)
+    assert labels["100 Hz"] < labels["1 kHz"] < labels["10 kHz"]  # low at the bottom
+    assert labels["1 kHz"] - labels["100 Hz"] == pytest.approx(labels["10 kHz"] - labels["1 kHz"],
+                                                               rel=1e-6)   # log spacing
+
+    # the colour scale in dB: −80 dB (darkest) to 0 dB (brightest), drawn with the lanes' colours
+    assert scale.isVisible() and scale.width() >= scale.minimumSizeHint().width()
+    assert scale.labels()[0] == f"−{spectrogram.RANGE_DB:.0f} dB" and scale.labels()[-1] == "0 dB"
+    image = scale.grab().toImage()
+    margin = scale.fontMetrics().horizontalAdvance(scale.labels()[0]) // 2 + 1
+    lut = heatmap_lut()
+    for x, want in ((margin + 1, lut[0]), (scale.width() - margin - 2, lut[-1])):
+        got = image.pixelColor(int(x * image.devicePixelRatio()), 2)
+        assert abs(got.red() - int(want[0])) + abs(got.green() - int(want[1])) \
+            + abs(got.blue() - int(want[2])) < 40
+
+    window.spectrogram_action.trigger()                            # back to waveforms
+    assert not scale.isVisible() and view.frequency_labels("vocals") == []
+
+
+def test_a_stem_being_separated_says_its_spectrogram_comes_once_separated(qtbot, make_window,
+                                                                         stemdeck_home, tmp_path):
+    window = make_window(spectrograms=True)
+    with qtbot.waitSignal(window.session.region_ready, timeout=60_000):
+        window.open_paths([make_song(tmp_path / "long.wav", seconds=30.0)])
+    window.player.flush_regions()
+    view = window.player.waveform
+    if window.session.track.complete:
+        pytest.skip("the separation finished before it could be looked at")
+    assert view.spectrogram_status("drums") == "spectrogram once separated"
+    window.session.cancel()

@@ -14,6 +14,7 @@ from app.audio.player import Player
 from app.widgets.stem_lane import StemLaneControls, bind_to_mixer
 from app.widgets.transport import PlaybackPoller, TransportBar
 from app.widgets.waveform_view import WaveformView
+from tests.gui_fixtures import make_window, song, stemdeck_home  # noqa: F401
 
 pytestmark = pytest.mark.gui
 
@@ -130,3 +131,24 @@ def test_meter_shows_clipping():
     assert m.peak_db == pytest.approx(-6.02, abs=0.01) and not m.clipped
     m.set_levels(1.2, 0.5)
     assert m.clipped
+
+
+def test_a_soloed_lane_stands_out_and_the_others_dim(qtbot, make_window, stemdeck_home, song):
+    from tests.test_gui_window import open_and_separate
+
+    window = make_window()
+    open_and_separate(qtbot, window, song)
+    qtbot.waitUntil(lambda: "residual" in window.player.waveform.lane_names, timeout=10_000)
+    player, view = window.player, window.player.waveform
+    assert not any(view.lane_dimmed(n) for n in view.lane_names)
+    player.set_solo("bass", True)
+    assert player.lanes["bass"].solo_state == "soloed"
+    assert all(player.lanes[n].solo_state == "dimmed" for n in ("original", "drums", "other", "vocals"))
+    assert not player.lanes["drums"].label.isEnabled()            # drawn grey
+    assert [n for n in view.lane_names if not view.lane_dimmed(n)] == ["bass"]   # residual too
+    player.set_solo("vocals", True)                                # two soloed: both stand out
+    assert {n for n in view.lane_names if not view.lane_dimmed(n)} == {"bass", "vocals"}
+    player.set_solo("bass", False)
+    player.set_solo("vocals", False)
+    assert not any(view.lane_dimmed(n) for n in view.lane_names)
+    assert all(lane.solo_state == "" and lane.label.isEnabled() for lane in player.lanes.values())

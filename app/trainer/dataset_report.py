@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from model.config import SOURCES
 
+from ..widgets.sizing import fit_columns
 from .train_process import JsonLineParser, child_environment
 
 logger = logging.getLogger(__name__)
@@ -201,6 +202,8 @@ class DatasetReportView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        fit_columns(self.table)   # every title whole (the Train dock scrolls when narrower)
+        self.table.setMinimumHeight(5 * self.table.verticalHeader().defaultSectionSize())
         # one line per song: a long problem text is elided (it is in full in the tooltip); wrapped
         # into the narrow last column it made a warned song's row a screen tall
         self.table.setWordWrap(False)

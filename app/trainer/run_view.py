@@ -34,6 +34,7 @@ import pyqtgraph as pg  # noqa: E402  (after PySide6: pyqtgraph picks the bindin
 from model.config import SOURCES
 
 from ..palette import stem_color
+from ..widgets.sizing import READABLE_PLOT_HEIGHT, fit_columns
 
 SCRATCH = "scratch"
 #: events replayed from a resumed run's events.jsonl (the newest ones)
@@ -121,7 +122,10 @@ class RunView(QSplitter):
         self.results_table.setHorizontalHeaderLabels(["Stem", "Base model", "Fine-tuned", "Change"])
         self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results_table.verticalHeader().setVisible(False)
-        self.results_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.results_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        fit_columns(self.results_table)   # "Base model", "Fine-tuned" whole, never "ase mod"
         self.results_table.setMinimumHeight(6 * self.results_table.verticalHeader().defaultSectionSize() + 8)
         self.use_button = QPushButton("Use this model for separation")
         self.use_button.setObjectName("useTrainedModel")
@@ -137,6 +141,8 @@ class RunView(QSplitter):
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
 
+        for plot in (self.loss_plot, self.sdr_plot):
+            plot.setMinimumHeight(READABLE_PLOT_HEIGHT)
         for widget in (self.loss_plot, self.sdr_plot, results_box, self.log_view):
             self.addWidget(widget)
         self.setSizes([260, 260, 280, 140])

@@ -52,6 +52,26 @@ from .train_process import TrainProcess, TrainSettings
 
 logger = logging.getLogger(__name__)
 
+#: the Train tab's width (px) from which its settings and plots sit side by side
+SIDE_BY_SIDE_WIDTH = 1000
+
+
+class _WrappingColumn(QWidget):
+    """A column holding wrapped text: its minimum height is what its layout needs at its width.
+    (Qt's is the height with unwrapped text, so a splitter squeezed the form below it.)"""
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt API
+        hint = super().minimumSizeHint()
+        layout = self.layout()
+        if layout is not None and layout.hasHeightForWidth() and self.width() > 0:
+            hint.setHeight(max(hint.height(), layout.totalHeightForWidth(self.width())))
+        return hint
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.updateGeometry()
+
 CHECKPOINT_FILE = "checkpoint.pt"
 #: what "Vary speed" asks for (the setting the bundled model was trained with)
 VARISPEED_PROBABILITY = 0.5
@@ -212,7 +232,7 @@ class TrainerTab(QWidget):
         controls.addWidget(self.rate_label)
         controls.addWidget(self.eta_label)
 
-        left = QWidget()
+        left = _WrappingColumn()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(dataset_box, 1)
@@ -227,8 +247,19 @@ class TrainerTab(QWidget):
         splitter.addWidget(self.run_view)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Settings beside the plots when there is room, above them otherwise (the Train dock
+        scrolls then): side by side they need about 1000 px."""
+        super().resizeEvent(event)
+        wide = event.size().width() >= SIDE_BY_SIDE_WIDTH
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.splitter.orientation() != orientation:
+            self.splitter.setOrientation(orientation)
 
     def _connect(self) -> None:
         self.dataset_browse.clicked.connect(self._choose_dataset)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBo
 import pyqtgraph as pg  # after PySide6
 
 from app.palette import heatmap_lut
+from app.widgets.sizing import READABLE_PLOT_HEIGHT
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ class SEView(QWidget):
         self.map_plot.addItem(self.map_img)
         self.map_plot.setLabel("bottom", "channel")
         self.map_plot.getViewBox().invertY(True)
+        self._layer_names: list[str] = []
+        self.map_plot.getViewBox().sigResized.connect(lambda *_: self._label_layers())
         self.time_plot = pg.PlotWidget(title="Chosen layer over time")
         self.time_img = pg.ImageItem(axisOrder="row-major")
         self.time_img.setLookupTable(heatmap_lut())
@@ -103,6 +106,8 @@ class SEView(QWidget):
         self.diff_plot.addItem(self.diff_bars)
         for plot in (self.map_plot, self.time_plot, self.diff_plot):
             plot.setMenuEnabled(False)
+            plot.setMinimumHeight(READABLE_PLOT_HEIGHT)   # a strip overlaps its axis labels
+            plot.setMinimumWidth(240)
 
         grid = QGridLayout()
         grid.addWidget(self.map_plot, 0, 0)
@@ -111,6 +116,8 @@ class SEView(QWidget):
         for col in range(3):
             grid.setColumnStretch(col, 1)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(4)
         layout.addLayout(controls)
         layout.addWidget(self.info)
         layout.addLayout(grid, 1)
@@ -149,8 +156,8 @@ class SEView(QWidget):
                 self.compare_box.blockSignals(False)
         grid, names = heatmap(se)
         self.map_img.setImage(np.nan_to_num(grid, nan=0.0), levels=(0.0, 1.0))
-        ax = self.map_plot.getAxis("left")
-        ax.setTicks([[(i + 0.5, n) for i, n in enumerate(names)]])
+        self._layer_names = names
+        self._label_layers()
         layer = self.layer_box.currentText()
         self.layer_box.blockSignals(True)
         self.layer_box.clear()
@@ -170,6 +177,24 @@ class SEView(QWidget):
         self.map_img.clear()
         self.time_img.clear()
         self.diff_bars.setOpts(x=[], height=[], width=0.8)
+
+    def _label_layers(self) -> None:
+        """Name the heat map's rows, every k-th one when the plot is too short for all (names
+        drawn over each other are unreadable); every row still has a tick."""
+        names = self._layer_names
+        if not names:
+            return
+        line = self.map_plot.fontMetrics().height() + 2
+        height = max(1.0, self.map_plot.getViewBox().height())
+        step = max(1, int(np.ceil(len(names) * line / height)))
+        named = [(i + 0.5, n) for i, n in enumerate(names) if i % step == 0]
+        others = [(i + 0.5, "") for i, n in enumerate(names) if i % step]
+        self.map_plot.getAxis("left").setTicks([named, others])
+
+    def layer_labels(self) -> list[str]:
+        """The row names the heat map shows now (for tests)."""
+        ticks = self.map_plot.getAxis("left")._tickLevels or [[]]
+        return [name for _pos, name in ticks[0]]
 
     def _time_extent(self, segments: int, times: np.ndarray | None,
                      duration: float | None) -> tuple[float, float]:

@@ -60,6 +60,29 @@ def band_edges(samplerate: int, rows: int = ROWS, fmin: float = FMIN_HZ) -> np.n
     return np.geomspace(fmin, samplerate / 2, rows + 1)
 
 
+def frequency_position(freq_hz: float, samplerate: int, fmin: float = FMIN_HZ) -> float:
+    """Where `freq_hz` lies on a lane's image, 0 (bottom, `fmin`) to 1 (top, Nyquist): the rows
+    are log-spaced, so this is the log-frequency fraction."""
+    return float(np.log(freq_hz / fmin) / np.log(samplerate / 2 / fmin))
+
+
+#: frequencies named on a spectrogram lane's axis: (Hz, label, major?)
+_AXIS_FREQUENCIES = ((50, "50", False), (100, "100 Hz", True), (200, "200", False),
+                     (500, "500", False), (1000, "1 kHz", True), (2000, "2k", False),
+                     (5000, "5k", False), (10000, "10 kHz", True), (20000, "20k", False))
+
+
+def frequency_ticks(samplerate: int) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
+    """(major, minor) axis ticks of a lane's image: (position 0..1 as `frequency_position`, label)
+    for round frequencies inside FMIN_HZ..Nyquist."""
+    major: list[tuple[float, str]] = []
+    minor: list[tuple[float, str]] = []
+    for freq, label, is_major in _AXIS_FREQUENCIES:
+        if FMIN_HZ <= freq <= samplerate / 2:
+            (major if is_major else minor).append((frequency_position(freq, samplerate), label))
+    return major, minor
+
+
 def _band_matrix(samplerate: int, rows: int) -> np.ndarray:
     """(FFT_SIZE // 2 + 1, rows) float32 averaging FFT bins into bands; a band narrower than the
     bin spacing (the lowest ones) takes the bin nearest its centre."""

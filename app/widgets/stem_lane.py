@@ -38,7 +38,7 @@ class LevelMeter(QtWidgets.QWidget):
         self.peak_db = METER_FLOOR_DB
         self.rms_db = METER_FLOOR_DB
         self.clipped = False
-        self.setMinimumSize(80, 10)
+        self.setMinimumSize(36, 10)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
         self.setToolTip("Level (peak line, RMS bar); click to reset the clip indicator")
 
@@ -91,13 +91,15 @@ class StemLaneControls(QtWidgets.QFrame):
         self._press_pos: QtCore.QPoint | None = None
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.label = QtWidgets.QLabel(name.capitalize())
-        self.label.setStyleSheet(f"color: {color}; font-weight: bold;")
+        self.label.setStyleSheet(f"QLabel {{ color: {color}; font-weight: bold; }} "
+                                 "QLabel:disabled { color: #59606c; }")   # dimmed by a solo
         self.label.setMinimumWidth(64)
         self.label.setToolTip("Drag this lane out of the window to drop the stem file into a DAW")
         self.mute_button = QtWidgets.QToolButton(text="M", checkable=True)
         self.mute_button.setToolTip(f"Mute {name}")
         self.solo_button = QtWidgets.QToolButton(text="A/B" if name == ORIGINAL else "S",
                                                  checkable=True)
+        self.solo_button.setObjectName("soloButton")
         self.solo_button.setToolTip("Listen to the original instead of the stems (A/B)"
                                     if name == ORIGINAL else f"Solo {name}")
         self.gain_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
@@ -111,9 +113,11 @@ class StemLaneControls(QtWidgets.QFrame):
         self.gain_spin.setSuffix(" dB")
         self.gain_spin.setKeyboardTracking(False)
         self.meter = LevelMeter()
+        # two rows (name, meter, M, S / gain): six lanes and the SE dock fit in 800 px
         top = QtWidgets.QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.label, 1)
+        top.addWidget(self.label)
+        top.addWidget(self.meter, 1)
         top.addWidget(self.mute_button)
         top.addWidget(self.solo_button)
         bottom = QtWidgets.QHBoxLayout()
@@ -125,7 +129,6 @@ class StemLaneControls(QtWidgets.QFrame):
         layout.setSpacing(2)
         layout.addLayout(top)
         layout.addLayout(bottom)
-        layout.addWidget(self.meter)
         self.mute_button.toggled.connect(lambda on: self.muteToggled.emit(self.name, on))
         if name == ORIGINAL:
             self.solo_button.toggled.connect(self.listenToggled.emit)
@@ -135,6 +138,19 @@ class StemLaneControls(QtWidgets.QFrame):
         self.gain_spin.valueChanged.connect(self._gain_from_spin)
 
     # ------------------------------------------------------------------ state
+    def set_solo_state(self, state: str) -> None:
+        """How the lane looks while some lane is soloed: "soloed" (highlighted), "dimmed" (not
+        heard) or "" (no solo). The style sheet draws it from the ``soloState`` property."""
+        if self.property("soloState") != state:
+            self.setProperty("soloState", state)
+            self.style().unpolish(self)
+            self.style().polish(self)
+            self.label.setEnabled(state != "dimmed")
+
+    @property
+    def solo_state(self) -> str:
+        return self.property("soloState") or ""
+
     @property
     def gain_db(self) -> float:
         return float(self.gain_spin.value())

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.widgets.sizing import fit_width
 from app.widgets.waveform_view import format_seconds
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class TransportBar(QtWidgets.QWidget):
 
     def set_duration(self, seconds: float) -> None:
         self._duration = seconds
+        longest = format_seconds(seconds)
+        fit_width(self.position_label, f"{longest} / {longest}")
         self._update_label()
 
     def set_available(self, available: bool, reason: str = "") -> None:
@@ -81,7 +84,8 @@ class TransportBar(QtWidgets.QWidget):
         for w in (self.play_button, self.stop_button, self.loop_button):
             w.setEnabled(available)
         self.status_label.setText("" if available else "Playback unavailable")
-        self.status_label.setToolTip(reason)
+        self.status_label.setToolTip(f"{reason}. You can still separate, view and export."
+                                     if reason else "")
         self.play_button.setToolTip("Play / pause (Space)" if available
                                     else f"Playback unavailable: {reason}")
 

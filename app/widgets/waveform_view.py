@@ -13,7 +13,8 @@
   while a separation streams in costs little on the GUI thread.
 - Display mode "spectrogram" shows a lane's spectrogram image (``set_spectrogram``, computed in a
   worker, see spectrogram.py) instead of its waveform; a lane without one (yet), or whose audio
-  changed since, shows its waveform.
+  changed since, shows its waveform and a line saying why (``set_spectrogram_status``, e.g.
+  "computing spectrogram…"). Spectrogram lanes get a log-frequency axis in Hz on the left.
 Frames are track frames at ``samplerate``; the x axis is in seconds.
 """
 
@@ -38,12 +39,14 @@ MOUSE_GESTURES: tuple[tuple[str, str], ...] = (
     ("Right-click", "Clear the A–B loop"),
 )
 from app.widgets.envelope import EnvelopePyramid
-from app.widgets.spectrogram import Spectrogram
+from app.widgets.spectrogram import Spectrogram, frequency_ticks
 
 logger = logging.getLogger(__name__)
 
 REDRAW_HZ = 25  # progressive updates are drawn at most this often
 WAVEFORM, SPECTROGRAM = "waveform", "spectrogram"
+DIMMED_OPACITY = 0.3      # a lane not heard because another one is soloed
+FREQUENCY_AXIS_WIDTH = 52  # px, the same in every lane so their time axes line up
 
 
 def format_seconds(seconds: float) -> str:
@@ -144,6 +147,7 @@ class _Lane:
     image: pg.ImageItem | None = None  # the spectrogram, once one was set
     image_current: bool = False        # ... and it shows the lane's audio as it is now
     revision: int = 0                  # bumped whenever the lane's audio changes
+    status: pg.TextItem | None = None  # why a spectrogram lane shows its waveform (or hidden)
 
 
 class WaveformView(QtWidgets.QWidget):
@@ -235,7 +239,13 @@ class WaveformView(QtWidgets.QWidget):
         label.setParentItem(vb)
         label.setZValue(100)  # above the waveform, fixed in the lane's corner
         label.setPos(4, 2)
-        lane = _Lane(name, plot, curve, playhead, region, pending, envelope)
+        status = pg.TextItem("", color="#e8e8e8", anchor=(0, 0), fill=pg.mkBrush(30, 33, 39, 190))
+        status.setParentItem(vb)
+        status.setZValue(100)
+        status.setPos(4, 22)
+        status.setVisible(False)
+        plot.getAxis("left").setWidth(FREQUENCY_AXIS_WIDTH)
+        lane = _Lane(name, plot, curve, playhead, region, pending, envelope, status=status)
         self._lanes[name] = lane
         if first is None:
             vb.setXRange(0.0, duration, padding=0.0)
@@ -305,6 +315,31 @@ class WaveformView(QtWidgets.QWidget):
         lane.image.setRect(0.0, -1.0, spectrogram.duration_seconds, 2.0)
         lane.image_current = True
         self._apply_mode(lane)
+
+    def set_spectrogram_status(self, name: str, text: str) -> None:
+        """What lane ``name`` says while it shows no spectrogram in spectrogram mode ("" = nothing)."""
+        lane = self._lane(name)
+        lane.status.setText(text)
+        self._apply_mode(lane)
+
+    def spectrogram_status(self, name: str) -> str:
+        """The status line lane ``name`` shows now ("" when none is shown)."""
+        lane = self._lane(name)
+        return lane.status.textItem.toPlainText() if lane.status.isVisible() else ""
+
+    def frequency_labels(self, name: str) -> list[tuple[float, str]]:
+        """(y in lane units, label) of the frequency axis lane ``name`` shows ([] when none)."""
+        axis = self._lane(name).plot.getAxis("left")
+        if not axis.isVisible() or not axis._tickLevels:
+            return []
+        return [tick for level in axis._tickLevels for tick in level]
+
+    def set_lane_dimmed(self, name: str, dimmed: bool) -> None:
+        """Draw lane ``name`` faint (not heard now: another lane is soloed) or normally."""
+        self._lane(name).plot.setOpacity(DIMMED_OPACITY if dimmed else 1.0)
+
+    def lane_dimmed(self, name: str) -> bool:
+        return self._lane(name).plot.opacity() < 1.0
 
     def set_display_mode(self, mode: str) -> None:
         """WAVEFORM or SPECTROGRAM for every lane."""
@@ -443,10 +478,22 @@ class WaveformView(QtWidgets.QWidget):
             lane.curve.setData(xs / self.samplerate, ys)
 
     def _apply_mode(self, lane: _Lane) -> None:
-        spectrogram = self._mode == SPECTROGRAM and lane.image_current
+        mode = self._mode == SPECTROGRAM
+        spectrogram = mode and lane.image_current
         if lane.image is not None:
             lane.image.setVisible(spectrogram)
         lane.curve.setVisible(not spectrogram)
+        lane.status.setVisible(mode and not spectrogram and bool(lane.status.textItem.toPlainText()))
+        # every lane gets the axis in spectrogram mode (their time axes stay aligned); only
+        # those showing an image name frequencies on it
+        axis = lane.plot.getAxis("left")
+        if mode:
+            ticks = ([[(-1.0 + 2.0 * pos, text) for pos, text in level]
+                      for level in frequency_ticks(self.samplerate)] if spectrogram else [[], []])
+            axis.setTicks(ticks)
+            lane.plot.showAxis("left")
+        else:
+            lane.plot.hideAxis("left")
 
     def _drop_spectrogram(self, lane: _Lane) -> None:
         """The lane's audio changed: its image no longer shows it (the waveform does until a new
