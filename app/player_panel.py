@@ -121,6 +121,7 @@ class PlayerPanel(QWidget):
             self.transport.set_available(False, "playback is off")
             return
         opened = self.audio.open()
+        fallback = ""
         if not opened and self.audio.device is not None:
             # the chosen device is unplugged or gone: the default output rather than silence
             missing, reason = self.audio.device, self.audio.unavailable_reason
@@ -128,11 +129,13 @@ class PlayerPanel(QWidget):
             opened = self.audio.open()
             if opened:
                 logger.warning("output device %r unavailable (%s); using the default output", missing, reason)
-                self.status.setText(f"Output device '{missing}' is not available; playing through the default output")
+                fallback = f"Output device '{missing}' is not available; playing through the default output"
         if opened:
             if self.track is not None:   # the device rate may differ: reload the lanes
                 self.set_track(self.track)
             self.transport.set_available(True)
+            if fallback:  # short in the transport row, the whole sentence in its tooltip
+                self.transport.set_note("Default output", fallback)
         else:
             # the transport says so; the reason is in its tooltip (the top row stays narrow)
             self.transport.set_available(False, self.audio.unavailable_reason)
@@ -146,7 +149,6 @@ class PlayerPanel(QWidget):
         self.mixer.pause()
         self.audio.close()
         self.audio.device = device
-        self.status.setText("")
         self.open_audio()
 
     def close_audio(self) -> None:

@@ -189,7 +189,7 @@ def test_sound_goes_to_the_output_device_chosen_in_preferences(pulse, qtbot, tmp
         window.confirm_close = False
         qtbot.addWidget(window)
         window.show()
-        qtbot.waitUntil(lambda: window.player.audio.available or bool(window.player.status.text()), timeout=10_000)
+        qtbot.waitUntil(lambda: window.player.audio.available or bool(window.player.transport.status_label.text()), timeout=10_000)
         if not window.player.audio.available:
             pytest.skip(f"PortAudio cannot reach the PulseAudio server: {window.player.audio.unavailable_reason}")
         return window

@@ -89,6 +89,11 @@ class TransportBar(QtWidgets.QWidget):
         self.play_button.setToolTip("Play / pause (Space)" if available
                                     else f"Playback unavailable: {reason}")
 
+    def set_note(self, text: str, tooltip: str = "") -> None:
+        """A short note in the transport's status label (e.g. the output device fell back)."""
+        self.status_label.setText(text)
+        self.status_label.setToolTip(tooltip)
+
     def position_text(self) -> str:
         return self.position_label.text()
 
