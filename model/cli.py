@@ -1,4 +1,7 @@
-"""`stemdeck` entry point: a subcommand runs headless (never imports Qt); none starts the GUI.
+"""The engine's command line: every subcommand runs headless and never imports Qt or `app`.
+
+The `stemdeck` console script is `app.launcher`, which sends a call without a subcommand to the
+desktop app and everything else here.
 
 Each subcommand lives in its own module under `model.commands` exposing
 `add_arguments(parser)` and `run(args) -> int`. Those modules import torch lazily so that
@@ -50,18 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
-        # No subcommand: the desktop app, with any files given opened in it.
-        from app.main import main as gui_main
-
-        return gui_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command is None:
+    if args.command is None:  # `python -m model.cli` alone: the engine has no window to open
         parser.print_help()
         return 2
     try:

@@ -1,0 +1,41 @@
+"""The `stemdeck` console script routes calls between the engine CLI and the desktop app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from app import launcher
+
+
+@pytest.mark.parametrize("argv, gui", [
+    ([], True),
+    (["song.wav"], True),
+    (["a.mp3", "b.flac"], True),
+    (["separate", "song.wav"], False),
+    (["--help"], False),
+    (["--version"], False),
+    (["-v", "info"], False),
+])
+def test_wants_gui(argv, gui):
+    assert launcher.wants_gui(argv) is gui
+
+
+def test_subcommand_runs_headless_without_qt():
+    """`stemdeck --version` through the launcher answers without loading Qt or the app's GUI code."""
+    code = ("import sys\nfrom app import launcher\n"
+            "try:\n    launcher.main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'app.main'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "StemDeck" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_engine_cli_alone_prints_help(capsys):
+    """`python -m model.cli` has no window to open: it prints its usage and exits with 2."""
+    from model.cli import main
+
+    assert main([]) == 2
+    assert "usage: stemdeck" in capsys.readouterr().out
