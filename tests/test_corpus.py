@@ -269,3 +269,60 @@ def test_unknown_profile_is_refused():
 
     with pytest.raises(CorpusError, match="unknown corpus profile 'fancy'"):
         profile("fancy")
+
+
+def test_bus_compressor_gain_follows_its_curve():
+    """A quiet passage passes untouched; a loud one settles at the static curve's reduction."""
+    from model.corpus.production import bus_compressor_gain
+
+    sr = 44100
+    t = np.arange(2 * sr) / sr
+    tone = np.sin(2 * np.pi * 220 * t)
+    level = np.where(t < 1.0, 0.05, 0.5)  # -26 dBFS, then -6 dBFS (the loudest block, 0 dB relative)
+    mix = np.stack([tone * level, tone * level]).astype(np.float32)
+    gain = bus_compressor_gain(mix, sr, threshold_db=-10.0, ratio=4.0, attack_ms=5.0, release_ms=100.0)
+    assert gain.shape == (2 * sr,) and gain.dtype == np.float32
+    assert np.all(gain > 0) and np.all(gain <= 1.0)
+    assert np.allclose(gain[: int(0.9 * sr)], 1.0)  # 20 dB under the threshold: no reduction
+    settled_db = 20 * np.log10(gain[int(1.5 * sr):])
+    assert np.allclose(settled_db, -10.0 * (1 - 1 / 4), atol=0.2)  # 10 dB over at 4:1 -> -7.5 dB
+    # attack: a 5 ms attack has done most of its work 25 ms after the jump, not all of it at once
+    assert 20 * np.log10(gain[sr + int(0.001 * sr)]) > -7.5 * 0.5
+    assert 20 * np.log10(gain[sr + int(0.025 * sr)]) < -7.5 * 0.9
+
+
+@needs_renderer
+def test_bus_compressor_acts_on_every_stem_alike(tmp_path, singer_wav):
+    """--bus-compressor 1: each song's stems are the uncompressed stems times one shared envelope,
+    the mixture is still their exact sum, and the settings are in the manifest."""
+    import dataclasses
+
+    from model.corpus.build import build
+
+    plain = build(_opts(tmp_path / "plain", singer_wav, songs=2), progress=lambda m: None)
+    opts = dataclasses.replace(_opts(tmp_path / "bus", singer_wav, songs=2), bus_compressor=1.0)
+    squashed = build(opts, progress=lambda m: None)
+    assert all(s["bus_compressor"] is None for s in plain["songs"])
+    for entry in squashed["songs"]:
+        assert set(entry["bus_compressor"]) == {"threshold_db", "ratio", "attack_ms", "release_ms"}
+        folder_b = tmp_path / "bus" / entry["split"] / entry["name"]
+        folder_p = tmp_path / "plain" / entry["split"] / entry["name"]
+        ints = {f: sf.read(str(folder_b / f"{f}.wav"), dtype="int16")[0].astype(np.int32) for f in FILES}
+        assert np.array_equal(ints["mixture"], sum(ints[s] for s in FILES[1:]))
+        ratios = {}  # stem -> (loud sample mask, compressed / plain there)
+        for stem in FILES[1:]:
+            b = sf.read(str(folder_b / f"{stem}.wav"), dtype="float32")[0][:, 0]
+            p = sf.read(str(folder_p / f"{stem}.wav"), dtype="float32")[0][:, 0]
+            loud = np.abs(p) > 0.05 * np.abs(p).max()
+            if loud.sum() > 1000:
+                ratio = np.full(len(p), np.nan)
+                ratio[loud] = b[loud] / p[loud]
+                ratios[stem] = ratio
+        assert len(ratios) >= 2, entry["name"]
+        first, *others = ratios.values()
+        assert np.nanpercentile(first, 95) / np.nanpercentile(first, 5) > 1.05, \
+            "the bus compressor should change the gain over the song"
+        for other in others:  # the same envelope everywhere: two stems' gains agree where both sound
+            both = ~np.isnan(first) & ~np.isnan(other)
+            assert both.sum() > 100
+            assert np.allclose(first[both], other[both], rtol=0.03), entry["name"]

@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real-singing WAV for WORLD re-pitching (default: shared vocadito_1.wav; '' = none)")
     b.add_argument("--no-real-audio", action="store_true",
                    help="do not mix the real guitar recordings of Debian's Frets on Fire song packs into 'other'")
+    b.add_argument("--bus-compressor", type=float, default=0.0, metavar="SHARE",
+                   help="share of songs (0-1) whose whole mix goes through one bus compressor or "
+                        "limiter, applied as one gain envelope to every stem (default 0)")
     b.add_argument("-v", "--verbose", action="store_true")
     m = sub.add_parser("manifest", help="rewrite OUT/manifest.json from the complete songs and print hours per split")
     m.add_argument("--out", type=Path, required=True)
@@ -58,12 +61,15 @@ def main(argv: list[str] | None = None) -> int:
                                 valid_every=args.valid_every, vocals_source=args.vocals_source, profile=args.profile)
             refresh_manifest(opts, progress=lambda msg: print(msg, flush=True))
             return 0
+        if not 0.0 <= args.bus_compressor <= 1.0:
+            raise StemDeckError(f"--bus-compressor must be between 0 and 1, not {args.bus_compressor}")
         lo, hi = PROFILES[args.profile].seconds
         opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, jobs=max(1, args.jobs), resume=args.resume,
                             min_seconds=lo if args.min_seconds is None else args.min_seconds,
                             max_seconds=hi if args.max_seconds is None else args.max_seconds,
                             soundfonts=args.soundfonts, valid_every=args.valid_every,
-                            vocals_source=args.vocals_source, real_audio=not args.no_real_audio, profile=args.profile)
+                            vocals_source=args.vocals_source, real_audio=not args.no_real_audio, profile=args.profile,
+                            bus_compressor=args.bus_compressor)
         build(opts, progress=lambda msg: print(msg, flush=True))
     except StemDeckError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import GENERATOR_VERSION
 from .music import Song, arrange
-from .production import active_rms, apply_chain, chain_for, pan, simple_eq
+from .production import active_rms, apply_chain, bus_compressor_gain, chain_for, draw_bus_compressor, pan, simple_eq
 from .profiles import profile
 from .soundfonts import CorpusError, SoundFont, find_soundfonts, require_soundfonts
 from .synth import check_fluidsynth
@@ -50,6 +50,7 @@ class BuildOptions:
     vocals_source: str | None = None  # real-singing WAV for WORLD; None -> default, "" -> none
     real_audio: bool = True  # mix real recorded guitars (Frets on Fire packs) into some songs' "other"
     profile: str = "full"  # see profiles.py: "full" or "simple" (the CORPUS_NOTES baseline recipe)
+    bus_compressor: float = 0.0  # share of songs whose whole mix goes through one bus compressor/limiter
 
 
 def split_of(index: int, every: int) -> str:
@@ -193,6 +194,17 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
         if r > 0:
             stems[s] *= 10 ** (layer_db[s] / 20) * 0.1 / r
     mix = sum(stems.values())
+    # mix-bus compression: one gain envelope for every stem, so the mixture is still their sum. Its
+    # own random stream, so a corpus without it has the same audio as one rendered before it existed.
+    bus = None
+    bus_rng = np.random.default_rng([opts.seed, index, 0xB05])
+    if opts.bus_compressor > 0 and bus_rng.random() < opts.bus_compressor:
+        bus = draw_bus_compressor(bus_rng)
+        gain = bus_compressor_gain(mix, SAMPLERATE, **bus)
+        for s in SOURCES:
+            stems[s] *= gain
+        mix = sum(stems.values())
+        bus = {k: round(v, 3) for k, v in bus.items()}
     m = float(np.abs(mix).max())
     scale = peak / m if m > 0 else 1.0
     ints = {s: np.round(np.clip(stems[s] * scale, -1, 1) * 32767).astype(np.int32) for s in SOURCES}
@@ -206,6 +218,7 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
         "samplerate": SAMPLERATE, "genre": song.genre, "bpm": round(song.bpm, 2), "meter": song.meter,
         "key": song.key, "mode": song.mode, "swing": round(song.swing, 3), "drum_kit": kit,
         "stem_level_db": {k: round(v, 2) for k, v in layer_db.items()}, "mix_peak": round(peak, 3),
+        "bus_compressor": bus,
         "silent_stems": [s for s in SOURCES if not np.any(ints[s])],
         "parts": parts_meta,
     }

@@ -167,3 +167,58 @@ def active_rms(audio: np.ndarray, samplerate: int) -> float:
         return 0.0
     keep = e >= e.max() * 1e-4
     return float(np.sqrt(e[keep].mean()))
+
+
+# ---------------------------------------------------------------------------------------------
+# mix bus
+# ---------------------------------------------------------------------------------------------
+
+BUS_BLOCK = 64  # samples per gain-computer step (1.45 ms at 44.1 kHz)
+
+
+def draw_bus_compressor(rng: np.random.Generator) -> dict[str, float]:
+    """Random mix-bus settings, from gentle glue (2:1, slow) to a brick-wall-like limiter (20:1, fast).
+
+    threshold_db is relative to the mixture's loudest block, so every song is pushed into it.
+    """
+    limiter = rng.random() < 0.4
+    return {
+        "threshold_db": _u(rng, -6.0, -1.5) if limiter else _u(rng, -14.0, -4.0),
+        "ratio": _u(rng, 10.0, 20.0) if limiter else float(np.exp(_u(rng, math.log(1.5), math.log(6.0)))),
+        "attack_ms": _u(rng, 0.3, 2.0) if limiter else _u(rng, 3.0, 30.0),
+        "release_ms": _u(rng, 30.0, 150.0) if limiter else _u(rng, 60.0, 400.0),
+    }
+
+
+def bus_compressor_gain(mix: np.ndarray, samplerate: int, threshold_db: float, ratio: float,
+                        attack_ms: float, release_ms: float) -> np.ndarray:
+    """The gain envelope (frames,) float32 in (0, 1] of a peak compressor keyed by ``mix`` (2, frames).
+
+    Multiplying every stem by this one envelope compresses the mix bus while the mixture stays
+    exactly the sum of the stems, as on a record whose bus compressor acted on the whole mix.
+    The level is the block peak over both channels; the static curve above the threshold (dB,
+    relative to the loudest block) is ``(threshold - level) * (1 - 1/ratio)``; the reduction
+    follows with one-pole attack and release ballistics and is interpolated to every sample.
+    """
+    frames = mix.shape[-1]
+    if frames == 0:
+        return np.ones(0, dtype=np.float32)
+    blocks = -(-frames // BUS_BLOCK)
+    padded = np.zeros((mix.shape[0], blocks * BUS_BLOCK), dtype=np.float32)
+    padded[:, :frames] = np.abs(mix)
+    peak = padded.reshape(mix.shape[0], blocks, BUS_BLOCK).max(axis=(0, 2))
+    level_db = 20 * np.log10(np.maximum(peak, 1e-9))
+    threshold = float(level_db.max()) + threshold_db
+    target = np.minimum(0.0, (threshold - level_db) * (1.0 - 1.0 / ratio))  # dB, <= 0
+    step_s = BUS_BLOCK / samplerate
+    attack = math.exp(-step_s / max(attack_ms * 1e-3, 1e-6))
+    release = math.exp(-step_s / max(release_ms * 1e-3, 1e-6))
+    reduction = np.empty(blocks)
+    state = 0.0
+    for i, t in enumerate(target.tolist()):
+        coef = attack if t < state else release
+        state = coef * state + (1.0 - coef) * t
+        reduction[i] = state
+    centres = (np.arange(blocks) + 0.5) * BUS_BLOCK
+    gain_db = np.interp(np.arange(frames), centres, reduction)
+    return (10.0 ** (gain_db / 20.0)).astype(np.float32)
