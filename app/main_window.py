@@ -573,10 +573,12 @@ class MainWindow(QMainWindow):
         if self.settings.get("spectrograms"):
             self.spectrogram_action.setChecked(True)
             self.player.show_spectrograms(True)
+        self.trainer_tab.restore_settings(self.settings)
 
     def save_state(self) -> None:
         self.settings.set_window_state("geometry", self.saveGeometry())
         self.settings.set_window_state("state", self.saveState())
+        self.trainer_tab.save_settings(self.settings)
         self.settings.sync()
 
     def reset_layout(self) -> None:

@@ -58,6 +58,16 @@ PREFS: dict[str, tuple[type, Any]] = {
     "open_folder": (str, ""),
     "cache_limit_gb": (float, 4.0),
     "cache_dtype": (str, "float32"),    # float32 (lossless) | float16 (half the disk)
+    # the Train tab's form (app.trainer.TrainerTab.save_settings/restore_settings); the output
+    # folder and model name are not kept: each run gets a fresh folder
+    "train_dataset": (str, ""),
+    "train_base_model": (str, ""),      # "" = the installed default model
+    "train_steps": (int, 1000),
+    "train_batch": (int, 4),
+    "train_segment_seconds": (float, 4.0),
+    "train_validate_every": (int, 200),
+    "train_varispeed": (bool, False),
+    "train_device": (str, "auto"),
 }
 
 

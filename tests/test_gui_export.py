@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.gui_fixtures import make_song, make_window, song, stemdeck_home  # noqa: F401
+from tests.gui_fixtures import make_song
 from tests.test_gui_window import open_and_separate
 
 pytestmark = pytest.mark.gui

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..jobs import FunctionJob, JobRunner
+from ..settings import Settings
 from ..time_format import format_eta
 from .dataset_report import DatasetCheck, DatasetReportView
 from .run_view import SCRATCH, RunView, finite
@@ -622,43 +623,35 @@ class TrainerTab(QWidget):
         self.run_view.use_button.setEnabled(True)
 
     # -- persisted form ---------------------------------------------------------------------
-    def save_settings(self, settings: QSettings) -> None:
-        """Remember the form (group "trainer") for the next session."""
-        settings.beginGroup("trainer")
-        settings.setValue("dataset", self.dataset_edit.text().strip())
-        settings.setValue("base_model", self.base_combo.currentData() or "")
-        settings.setValue("steps", self.steps_spin.value())
-        settings.setValue("batch", self.batch_spin.value())
-        settings.setValue("segment_seconds", float(self.segment_spin.value()))
-        settings.setValue("validate_every", self.validate_spin.value())
-        settings.setValue("varispeed", self.varispeed_check.isChecked())
-        settings.setValue("device", self.device_combo.currentData() or "auto")
-        settings.endGroup()
+    def save_settings(self, settings: Settings) -> None:
+        """Remember the form (the `train_*` prefs) for the next session."""
+        settings.set("train_dataset", self.dataset_edit.text().strip())
+        settings.set("train_base_model", self.base_combo.currentData() or "")
+        settings.set("train_steps", self.steps_spin.value())
+        settings.set("train_batch", self.batch_spin.value())
+        settings.set("train_segment_seconds", float(self.segment_spin.value()))
+        settings.set("train_validate_every", self.validate_spin.value())
+        settings.set("train_varispeed", self.varispeed_check.isChecked())
+        settings.set("train_device", self.device_combo.currentData() or "auto")
 
-    def restore_settings(self, settings: QSettings) -> None:
+    def restore_settings(self, settings: Settings) -> None:
         """Refill the form from `save_settings` (typed defaults; the dataset is checked again)."""
-        settings.beginGroup("trainer")
-        try:
-            self.steps_spin.setValue(int(settings.value("steps", self.steps_spin.value(), type=int)))
-            self.batch_spin.setValue(int(settings.value("batch", self.batch_spin.value(), type=int)))
-            self.segment_spin.setValue(float(settings.value("segment_seconds", self.segment_spin.value(),
-                                                            type=float)))
-            self.validate_spin.setValue(int(settings.value("validate_every", self.validate_spin.value(),
-                                                           type=int)))
-            self.varispeed_check.setChecked(bool(settings.value("varispeed", False, type=bool)))
-            device = str(settings.value("device", "auto", type=str))
-            if self.device_combo.findData(device) < 0:
-                self.device_combo.addItem(device, device)   # confirmed when the device list arrives
-            self.device_combo.setCurrentIndex(self.device_combo.findData(device))
-            base = str(settings.value("base_model", "", type=str))
-            if base and self.base_combo.findData(base) < 0:
-                self.base_combo.insertItem(0, base, base)
-            if base:
-                self.base_combo.setCurrentIndex(self.base_combo.findData(base))
-                self._models_listed = True                  # keep this choice when the list arrives
-            dataset = str(settings.value("dataset", "", type=str))
-        finally:
-            settings.endGroup()
+        self.steps_spin.setValue(settings.get("train_steps"))
+        self.batch_spin.setValue(settings.get("train_batch"))
+        self.segment_spin.setValue(settings.get("train_segment_seconds"))
+        self.validate_spin.setValue(settings.get("train_validate_every"))
+        self.varispeed_check.setChecked(settings.get("train_varispeed"))
+        device = settings.get("train_device") or "auto"
+        if self.device_combo.findData(device) < 0:
+            self.device_combo.addItem(device, device)       # confirmed when the device list arrives
+        self.device_combo.setCurrentIndex(self.device_combo.findData(device))
+        base = settings.get("train_base_model")
+        if base and self.base_combo.findData(base) < 0:
+            self.base_combo.insertItem(0, base, base)
+        if base:
+            self.base_combo.setCurrentIndex(self.base_combo.findData(base))
+            self._models_listed = True                      # keep this choice when the list arrives
+        dataset = settings.get("train_dataset")
         if dataset and Path(dataset).is_dir():
             self.set_dataset(dataset)
 
