@@ -39,8 +39,13 @@ from .widgets.sizing import scrollable
 logger = logging.getLogger(__name__)
 
 ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
-OPEN_FILTER = ("Audio (*.wav *.flac *.mp3 *.ogg *.aif *.aiff *.m4a *.aac *.opus *.mp4 *.webm);;"
-               "All files (*)")
+
+
+def open_filter() -> str:
+    """The Open dialog's filter: every extension the engine opens (`model.audio_io`)."""
+    from model.audio_io import SUPPORTED_EXTENSIONS
+
+    return "Audio (" + " ".join(f"*.{ext}" for ext in SUPPORTED_EXTENSIONS) + ");;All files (*)"
 
 
 def icon(name: str) -> QIcon:
@@ -305,7 +310,7 @@ class MainWindow(QMainWindow):
 
     def open_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Open songs", self.settings.get("open_folder"),
-                                                OPEN_FILTER)
+                                                open_filter())
         if files:
             self.settings.set("open_folder", str(Path(files[0]).parent))
             self.open_paths(files)

@@ -22,17 +22,16 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SAMPLERATE = 44100
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".m4a", ".aac", ".opus",
-                  ".mp4", ".wma", ".webm", ".mkv", ".mov"}
-
 
 def expand_paths(paths: list[str | Path]) -> list[Path]:
-    """Files as given, folders expanded recursively to the audio files they hold (sorted)."""
+    """Files as given, folders expanded recursively to the audio files they hold (sorted; the
+    engine's list of extensions, `model.audio_io.is_supported`, as the CLI)."""
+    from model.audio_io import iter_supported
+
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file()
-                              and f.suffix.lower() in AUDIO_SUFFIXES))
+            out.extend(iter_supported(p))
         else:
             out.append(p)
     return out

@@ -27,6 +27,30 @@ def pick_preset(dialog, name: str) -> None:
     dialog.preset.activated.emit(index)
 
 
+def test_dialog_and_cli_offer_the_engine_formats(qtbot, make_window, stemdeck_home, song):
+    """One table of export formats: the dialog and `stemdeck separate --format` offer exactly
+    `model.export.FORMATS`, and the dialog asks for a bitrate only for lossy ones."""
+    import argparse
+
+    from model.commands import separate as separate_cmd
+    from model.export import FORMATS
+
+    parser = argparse.ArgumentParser()
+    separate_cmd.add_arguments(parser)
+    cli_choices = next(a.choices for a in parser._actions if a.dest == "format")
+    assert list(cli_choices) == list(FORMATS)
+    window = make_window()
+    open_and_separate(qtbot, window, song)
+    dialog = window.export_dialog()
+    offered = [dialog.container.itemData(i) for i in range(dialog.container.count())]
+    assert offered == list(FORMATS)
+    for i, name in enumerate(offered):
+        dialog.container.setCurrentIndex(i)
+        assert dialog.mp3_kbps.isEnabled() is FORMATS[name].lossy
+        assert dialog.bit_depth.isEnabled() is not FORMATS[name].lossy
+    dialog.close()
+
+
 def test_export_choices_are_remembered(qtbot, make_window, stemdeck_home, song, tmp_path):
     window = make_window()
     open_and_separate(qtbot, window, song)

@@ -18,6 +18,8 @@ import logging
 import sys
 from pathlib import Path
 
+from model.export_formats import BIT_DEPTHS, CONTAINERS
+
 logger = logging.getLogger(__name__)
 
 #: Like demucs: `stemdeck separate song.wav` writes under ./separated/.
@@ -46,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix", action="append", default=[], metavar="NAME=STEM+STEM",
                         help="extra combined output, e.g. instrumental=drums+bass+other, "
                         "karaoke=mixture-vocals, or a preset (instrumental, acappella, drumless, bassless); repeatable")
-    parser.add_argument("--format", default="wav", choices=("wav", "flac", "mp3"), help="file format (default wav)")
-    parser.add_argument("--bit-depth", type=int, choices=(16, 24, 32),
+    parser.add_argument("--format", default="wav", choices=CONTAINERS, help="file format (default wav)")
+    parser.add_argument("--bit-depth", type=int, choices=BIT_DEPTHS,
                         help="16, 24 or 32 (float; WAV only); default: like the source")
     parser.add_argument("--samplerate", type=int, help="output sample rate in Hz (default: the source's)")
     parser.add_argument("--mp3-bitrate", type=int, default=320, metavar="KBPS", help="MP3 bitrate (default 320)")
