@@ -29,6 +29,8 @@ from PySide6.QtCore import QObject, Signal
 
 from .cache import ResultCache
 from .jobs import FunctionJob, JobRunner, ModelHolder, SeparationJob, SeparationRequest
+from model.separation_settings import SeparationSettings
+
 from .settings import Settings
 from .song_io import (LoadResult, describe_device, expand_paths, load_song, quality_id,
                       separate_to_cache)
@@ -204,10 +206,10 @@ class SeparationSession(QObject):
 
     # -- separation control -----------------------------------------------------------------
     def quality_settings(self) -> dict[str, Any]:
-        preset = self.settings.quality()
+        """The chosen quality preset and segment as the dict that identifies stems in the cache
+        (`SeparationSettings.identity`; `SeparationSettings(**it)` gives the settings back)."""
         seg = self.settings.get("segment_seconds")
-        return {"shifts": preset.shifts, "overlap": preset.overlap,
-                "segment_seconds": seg if seg > 0 else None}
+        return self.settings.quality().settings.replace(segment_seconds=seg if seg > 0 else None).identity()
 
     def separate_current(self) -> None:
         """(Re)start the full separation of the displayed song with the current settings."""
@@ -326,7 +328,7 @@ class SeparationSession(QObject):
         request = SeparationRequest(
             mixture=track.mixture, weights_path=self.model.weights_path, model_name=self.model.name,
             device=self.settings.get("device"), start_frame=start, end_frame=end,
-            collect_se=True, out=out, **quality)
+            collect_se=True, out=out, settings=SeparationSettings(**quality))
         job = SeparationJob(request, self.models)
         self.job, self._job_item, self._job_track = job, item, track
         self._restart_after_cancel = False

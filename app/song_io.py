@@ -136,7 +136,8 @@ def separate_to_cache(path: Path, model_spec: str | None, quality: dict[str, Any
     """Worker side of a queued (not displayed) song: separate it whole into the cache."""
     import torch
 
-    from model.separate import separate
+    from model.separate import Separator
+    from model.separation_settings import SeparationSettings
 
     from .jobs import torch_threads_for_playback
 
@@ -147,8 +148,8 @@ def separate_to_cache(path: Path, model_spec: str | None, quality: dict[str, Any
         return "from cache"
     torch.set_num_threads(torch_threads_for_playback())
     model = models.get(res.model.weights_path)
-    result = separate(res.track.mixture, model, device=device, cancel=cancel, collect_se=True,
-                      **quality)
+    separator = Separator(model, device=device, settings=SeparationSettings(**quality))
+    result = separator.separate(res.track.mixture, cancel=cancel, collect_se=True)
     cache.put(res.key, result.stems, tuple(result.sources), result.samplerate,
               {"path": str(path), "model": res.model.name, "device": describe_device(result.device)},
               result.se_activations, getattr(result, "se_times_seconds", None))
