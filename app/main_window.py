@@ -380,7 +380,7 @@ class MainWindow(QMainWindow):
     def _show_residual(self, track: Track) -> None:
         """Compute mixture − sum of stems and its waveform in a worker, then show it."""
         def residual(cancel: threading.Event) -> Any:
-            from .widgets.envelope import EnvelopePyramid
+            from .audio.envelope import EnvelopePyramid
 
             return EnvelopePyramid.from_samples(track.mixture - track.stems.sum(axis=0))
 

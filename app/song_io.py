@@ -111,7 +111,7 @@ def load_song(path: Path, model_spec: str | None, quality: dict[str, Any],
             coverage = merge_interval(coverage, a, b)
         track.hold_stems(held.stems, coverage)
     # waveform envelopes are built here too (an hour of audio takes a moment)
-    from .widgets.envelope import EnvelopePyramid
+    from .audio.envelope import EnvelopePyramid
 
     track.envelopes = {"original": EnvelopePyramid.from_samples(track.mixture)}
     if cached is not None or track.held_coverage:
