@@ -360,7 +360,7 @@ def test_form_is_saved_and_restored(qtbot, tmp_path: Path) -> None:
     store.sync()
     again = TrainerTab(probe_environment=False)
     qtbot.addWidget(again)
-    again.check.start = lambda folder: None              # the checker child is not needed here
+    again.check.start = lambda folder, sources=(): None  # the checker child is not needed here
     again.restore_settings(Settings(tmp_path / "settings.ini"))
     assert again.dataset_edit.text() == str(tmp_path / "songs")
     s = again.settings()
@@ -380,7 +380,7 @@ def test_train_form_survives_a_restart_of_the_window(qtbot, tmp_path: Path, make
     """The README says the Train tab remembers its form: close the app, open it again."""
     checked = []
     monkeypatch.setattr("app.trainer.dataset_report.DatasetCheck.start",
-                        lambda self, folder: checked.append(folder))
+                        lambda self, folder, sources=(): checked.append(folder))
     songs = tmp_path / "songs"
     songs.mkdir()
     window = make_window()

@@ -47,6 +47,8 @@ from PySide6.QtWidgets import (
 from ..jobs import FunctionJob, JobRunner
 from ..settings import Settings
 from ..time_format import format_eta
+from model.config import SOURCES
+
 from .dataset_report import DatasetCheck, DatasetReportView
 from .run_view import SCRATCH, RunView, finite
 from .train_process import TrainProcess, TrainSettings
@@ -84,7 +86,8 @@ def _probe_environment() -> dict:
     from model import model_store
     from model.devices import list_devices
 
-    models = [{"name": m.name, "location": m.location, "description": m.card.description}
+    models = [{"name": m.name, "location": m.location, "description": m.card.description,
+               "sources": list(m.card.config.sources)}
               for m in model_store.installed_models()]
     default = model_store.default_model_name()
     devices = [{"id": d.id, "name": d.name} for d in list_devices()]
@@ -268,6 +271,7 @@ class TrainerTab(QWidget):
         self.check_button.clicked.connect(lambda: self.set_dataset(self.dataset_edit.text()))
         self.dataset_edit.editingFinished.connect(self._dataset_edited)
         self.out_edit.textChanged.connect(lambda _t: self._update_controls())
+        self.base_combo.currentIndexChanged.connect(lambda _i: self._base_changed())
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.run_view.use_button.clicked.connect(self.use_trained_model)
@@ -328,6 +332,8 @@ class TrainerTab(QWidget):
         # keep the user's choice across refreshes; the first real list preselects the default model
         current = self.base_combo.currentData() if getattr(self, "_models_listed", False) else None
         self._models_listed = bool(models)
+        self._model_sources = {m["name"]: tuple(m["sources"]) for m in models if m.get("sources")}
+        blocked = self.base_combo.blockSignals(True)       # one "base changed" for the refill
         self.base_combo.clear()
         for m in models:
             label = m["name"] + ("  (default)" if m["name"] == default else "")
@@ -339,6 +345,21 @@ class TrainerTab(QWidget):
         if index < 0:                                        # first list, or that model is gone
             index = self.base_combo.findData(default)
         self.base_combo.setCurrentIndex(max(0, index))
+        self.base_combo.blockSignals(blocked)
+        if not blocked and models:
+            self._base_changed()
+
+    def base_sources(self) -> tuple[str, ...]:
+        """The stems of the chosen base model (a new network: model.config.SOURCES), which the
+        dataset is checked for and the run trains."""
+        return self._model_sources.get(self.base_combo.currentData() or "", SOURCES)
+
+    def _base_changed(self) -> None:
+        """Another base model with other stems: check the dataset again for those."""
+        folder = self.dataset_edit.text().strip()
+        if folder and self.check.folder and tuple(self.check.sources) != self.base_sources() \
+                and Path(folder).expanduser().is_dir():
+            self.set_dataset(folder)
 
     # -- dataset ----------------------------------------------------------------------------
     def _choose_dataset(self) -> None:
@@ -373,7 +394,7 @@ class TrainerTab(QWidget):
             stamp = time.strftime("%Y%m%d-%H%M")
             self.out_edit.setText(str(Path.home() / "StemDeck" / "training" / f"{path.name}-{stamp}"))
         self.report_view.show_message(f"Checking {path} …")
-        self.check.start(str(path))
+        self.check.start(str(path), self.base_sources())
         self._update_controls()
 
     def _check_progress(self, done: int, total: int, song: str) -> None:
