@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from app.cache import ResultCache, cache_key, file_content_hash
 
