@@ -24,6 +24,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from model.errors import Cancelled, StemDeckError
+from model.separation_settings import DEFAULT_SETTINGS, SeparationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -143,9 +144,7 @@ class SeparationRequest:
     weights_path: Any
     model_name: str
     device: str = "auto"
-    shifts: int = 1
-    overlap: float = 0.25
-    segment_seconds: float | None = None
+    settings: SeparationSettings = DEFAULT_SETTINGS
     start_frame: int = 0
     end_frame: int | None = None
     collect_se: bool = True
@@ -166,7 +165,7 @@ class SeparationOutcome:
 
 
 class SeparationJob(Job):
-    """Runs `model.separate.separate` on a frame range, streaming finished regions."""
+    """Runs a `model.separate.Separator` on a frame range, streaming finished regions."""
 
     title = "separation"
 
@@ -179,14 +178,14 @@ class SeparationJob(Job):
     def work(self) -> SeparationOutcome:
         import torch
 
-        from model.separate import separate
+        from model.separate import Separator
 
         req = self.request
         threads = req.torch_threads or torch_threads_for_playback()
         torch.set_num_threads(threads)
         logger.info("separation: %s frames %d..%s on %s, %d torch threads, shifts=%d overlap=%.2f",
                     req.model_name, req.start_frame, req.end_frame, req.device, threads,
-                    req.shifts, req.overlap)
+                    req.settings.shifts, req.settings.overlap)
         model = self.models.get(req.weights_path)
         if self.cancel_event.is_set():
             raise Cancelled("separation cancelled")
@@ -198,11 +197,11 @@ class SeparationJob(Job):
                 block = np.array(block, dtype=np.float32, copy=True)
             self.signals.region.emit(int(start_frame), block)
 
-        result = separate(
-            req.mixture, model, device=req.device, shifts=req.shifts, overlap=req.overlap,
-            segment_seconds=req.segment_seconds, start_frame=req.start_frame,
-            end_frame=req.end_frame, progress=self.signals.progress.emit,
-            cancel=self.cancel_event, on_region=on_region, collect_se=req.collect_se, out=req.out)
+        separator = Separator(model, device=req.device, settings=req.settings)
+        result = separator.separate(
+            req.mixture, start_frame=req.start_frame, end_frame=req.end_frame,
+            progress=self.signals.progress.emit, cancel=self.cancel_event, on_region=on_region,
+            collect_se=req.collect_se, out=req.out)
         return SeparationOutcome(req, result, time.perf_counter() - t0)
 
 

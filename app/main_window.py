@@ -39,8 +39,13 @@ from .widgets.sizing import scrollable
 logger = logging.getLogger(__name__)
 
 ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
-OPEN_FILTER = ("Audio (*.wav *.flac *.mp3 *.ogg *.aif *.aiff *.m4a *.aac *.opus *.mp4 *.webm);;"
-               "All files (*)")
+
+
+def open_filter() -> str:
+    """The Open dialog's filter: every extension the engine opens (`model.audio_io`)."""
+    from model.audio_io import SUPPORTED_EXTENSIONS
+
+    return "Audio (" + " ".join(f"*.{ext}" for ext in SUPPORTED_EXTENSIONS) + ");;All files (*)"
 
 
 def icon(name: str) -> QIcon:
@@ -305,7 +310,7 @@ class MainWindow(QMainWindow):
 
     def open_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Open songs", self.settings.get("open_folder"),
-                                                OPEN_FILTER)
+                                                open_filter())
         if files:
             self.settings.set("open_folder", str(Path(files[0]).parent))
             self.open_paths(files)
@@ -375,7 +380,7 @@ class MainWindow(QMainWindow):
     def _show_residual(self, track: Track) -> None:
         """Compute mixture − sum of stems and its waveform in a worker, then show it."""
         def residual(cancel: threading.Event) -> Any:
-            from .widgets.envelope import EnvelopePyramid
+            from .audio.envelope import EnvelopePyramid
 
             return EnvelopePyramid.from_samples(track.mixture - track.stems.sum(axis=0))
 
@@ -573,10 +578,12 @@ class MainWindow(QMainWindow):
         if self.settings.get("spectrograms"):
             self.spectrogram_action.setChecked(True)
             self.player.show_spectrograms(True)
+        self.trainer_tab.restore_settings(self.settings)
 
     def save_state(self) -> None:
         self.settings.set_window_state("geometry", self.saveGeometry())
         self.settings.set_window_state("state", self.saveState())
+        self.trainer_tab.save_settings(self.settings)
         self.settings.sync()
 
     def reset_layout(self) -> None:

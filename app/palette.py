@@ -10,6 +10,8 @@ from typing import Any
 STEM_COLORS = {
     "original": "#b0b7c3", "drums": "#f2a541", "bass": "#5fb3f6",
     "other": "#8fd17a", "vocals": "#e86a92", "residual": "#9e8cc8",
+    # the synthetic corpus renders these separately too (a 6-stem model)
+    "guitar": "#f4d35e", "piano": "#4ecdc4",
 }
 #: a stem the palette does not know (a custom model's extra source)
 UNKNOWN_STEM_COLOR = "#c8c8c8"

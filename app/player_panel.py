@@ -22,7 +22,7 @@ from .audio.player import Player
 from .jobs import JobRunner
 from .palette import stem_color
 from .track import Track
-from .widgets.envelope import EnvelopePyramid
+from .audio.envelope import EnvelopePyramid
 from .widgets.level_scale import LevelScale
 from .widgets.stem_lane import StemLaneControls, bind_to_mixer
 from .widgets.transport import PlaybackPoller, TransportBar
@@ -332,7 +332,7 @@ class PlayerPanel(QWidget):
         if not wanted:
             return  # (several events ask at the end of a separation: one job per lane revision)
         from .jobs import FunctionJob
-        from .widgets.spectrogram import lane_spectrograms, mono_of, residual_of
+        from .audio.spectrogram import lane_spectrograms, mono_of, residual_of
 
         signals = {ORIGINAL: mono_of(track.mixture), RESIDUAL: residual_of(track.mixture, track.stems),
                    **{name: mono_of(stem) for name, stem in zip(track.sources, track.stems)}}

@@ -14,6 +14,8 @@ Policy:
 - Changing the quality or model re-opens the displayed song (cache first). Its stems made with
   the earlier settings stay shown and playing (held, see `Track`) until new regions replace
   them; a separation asked for while the song re-opens starts once it is open, on the new settings.
+- The GUI thread never waits for a job: what must follow a running separation (re-opening on
+  new settings, a selection) is queued and runs when the cancelled job's worker has returned.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from model.separation_settings import SeparationSettings
+
 from .cache import ResultCache
-from .jobs import FunctionJob, JobRunner, ModelHolder, SeparationJob, SeparationRequest
+from .jobs import FunctionJob, Job, JobRunner, ModelHolder, SeparationJob, SeparationRequest
 from .settings import Settings
 from .song_io import (LoadResult, describe_device, expand_paths, load_song, quality_id,
                       separate_to_cache)
@@ -89,6 +93,11 @@ class SeparationSession(QObject):
         #: a separation asked for while the displayed song was (re)opening: ("separate",) or
         #: ("selection", start_frame, end_frame); started once it is open
         self._after_load: tuple | None = None
+        #: a separation cancelled so that `_after_stop` can run once its worker has returned
+        #: (the GUI thread never waits for it: see `_after_job_stops`)
+        self._stopping: Job | None = None
+        self._after_stop: list[Callable[[], None]] = []
+        self._pump_held = False           # `_pump` was called while a job was stopping
         self.last_device_text = ""
 
     # -- opening ----------------------------------------------------------------------------
@@ -142,9 +151,9 @@ class SeparationSession(QObject):
         item = self.current_item
         if item is None:
             return
-        if self.job is not None:
-            self._cancel_job(restart=False)
-            self.runner.wait(5.0)
+        if self.job is not None or self._stopping is not None:
+            self._after_job_stops(self.reload_current)   # once the old settings' job has returned
+            return
         # Don't launch a full render just because a setting changed: the user may want to
         # audition it on a selection first ("Separate selection"), or press Separate.
         self._suppress_auto = True
@@ -204,10 +213,10 @@ class SeparationSession(QObject):
 
     # -- separation control -----------------------------------------------------------------
     def quality_settings(self) -> dict[str, Any]:
-        preset = self.settings.quality()
+        """The chosen quality preset and segment as the dict that identifies stems in the cache
+        (`SeparationSettings.identity`; `SeparationSettings(**it)` gives the settings back)."""
         seg = self.settings.get("segment_seconds")
-        return {"shifts": preset.shifts, "overlap": preset.overlap,
-                "segment_seconds": seg if seg > 0 else None}
+        return self.settings.quality().settings.replace(segment_seconds=seg if seg > 0 else None).identity()
 
     def separate_current(self) -> None:
         """(Re)start the full separation of the displayed song with the current settings."""
@@ -235,9 +244,11 @@ class SeparationSession(QObject):
         if self.model is None:
             self.model_missing.emit("no model is installed")
             return
-        if self.job is not None:
-            self._cancel_job(restart=False)
-            self.runner.wait(5.0)
+        if self.job is not None or self._stopping is not None:
+            track = self.track
+            self._after_job_stops(lambda: track is self.track
+                                  and self.separate_selection(start_frame, end_frame))
+            return
         self._selection_only = True
         self._start_job(self.current_item, self.track, int(start_frame), int(end_frame))
 
@@ -287,12 +298,42 @@ class SeparationSession(QObject):
             self._restart_after_cancel = restart
             self.job.cancel()
 
+    def _after_job_stops(self, action: Callable[[], None]) -> None:
+        """Cancel the running separation and call `action()` once its worker has returned.
+
+        The GUI thread does not wait: the event loop keeps running (playback, redraws, input)
+        while the job finishes its current batch; its `done` signal runs the queued actions, in
+        order (`_job_returned`). Nothing else is started meanwhile (`_pump` holds back)."""
+        if self.job is None and self._stopping is None:
+            action()
+            return
+        if self.job is not None and self._stopping is None:
+            self._stopping = self.job
+            self._cancel_job(restart=False)
+        if action not in self._after_stop:      # e.g. two setting changes: one reload
+            self._after_stop.append(action)
+
+    def _job_returned(self, job: Job) -> None:
+        """A separation's worker returned (its last signal): run what waited for it."""
+        if job is not self._stopping:
+            return
+        self._stopping = None
+        actions, self._after_stop = self._after_stop, []
+        held, self._pump_held = self._pump_held, False
+        for action in actions:
+            action()
+        if held:
+            self._pump()
+
     @property
     def busy(self) -> bool:
         return self.job is not None
 
     def _pump(self) -> None:
-        """Start the next separation if none runs."""
+        """Start the next separation if none runs (and none is still stopping)."""
+        if self._stopping is not None:
+            self._pump_held = True
+            return
         if self.job is not None:
             return
         item, track = self.current_item, self.track
@@ -326,7 +367,7 @@ class SeparationSession(QObject):
         request = SeparationRequest(
             mixture=track.mixture, weights_path=self.model.weights_path, model_name=self.model.name,
             device=self.settings.get("device"), start_frame=start, end_frame=end,
-            collect_se=True, out=out, **quality)
+            collect_se=True, out=out, settings=SeparationSettings(**quality))
         job = SeparationJob(request, self.models)
         self.job, self._job_item, self._job_track = job, item, track
         self._restart_after_cancel = False
@@ -336,6 +377,7 @@ class SeparationSession(QObject):
         sig.finished.connect(lambda out, j=job: self._on_job_finished(j, out))
         sig.failed.connect(lambda msg, j=job: self._on_job_failed(j, msg))
         sig.cancelled.connect(lambda j=job: self._on_job_cancelled(j))
+        sig.done.connect(lambda j=job: self._job_returned(j))
         self._set_status(item, "separating", "", track.covered_frames / max(1, track.frames))
         self.busy_changed.emit(True)
         self.runner.start(job)
@@ -356,6 +398,7 @@ class SeparationSession(QObject):
         job.signals.finished.connect(lambda msg, it=item: self._background_done(it, "done", msg))
         job.signals.failed.connect(lambda msg, it=item: self._background_done(it, "failed", msg))
         job.signals.cancelled.connect(lambda it=item: self._background_done(it, "cancelled", ""))
+        job.signals.done.connect(lambda j=job: self._job_returned(j))
         self.job = job  # type: ignore[assignment]  # one separation at a time
         self._job_item, self._job_track = item, None
         self.runner.start(job)
@@ -499,4 +542,5 @@ class SeparationSession(QObject):
 
     def shutdown(self) -> None:
         self._restart_after_cancel = False
+        self._after_stop.clear()
         self.runner.cancel_all()

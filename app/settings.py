@@ -9,11 +9,16 @@ ever give a valid value or the default.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from model.separation_settings import (  # noqa: F401  (the engine owns the presets; re-exported)
+    DEFAULT_QUALITY,
+    QUALITY_PRESETS,
+    QualityPreset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -22,28 +27,12 @@ APPLICATION = "StemDeck"
 MAX_RECENT = 10
 
 
-@dataclass(frozen=True)
-class QualityPreset:
-    """Inference settings a user picks by name (`shifts` passes, `overlap` fraction of a segment)."""
-
-    name: str
-    shifts: int
-    overlap: float
-    label: str
-
-
-QUALITY_PRESETS: dict[str, QualityPreset] = {
-    "fast": QualityPreset("fast", 1, 0.1, "Fast (1 pass, 10 % overlap)"),
-    "balanced": QualityPreset("balanced", 1, 0.25, "Balanced (1 pass, 25 % overlap)"),
-    "best": QualityPreset("best", 4, 0.5, "Best (4 shifted passes, 50 % overlap)"),
-}
-
 #: key -> (type, default). Keys live under the "prefs/" group.
 PREFS: dict[str, tuple[type, Any]] = {
     "device": (str, "auto"),
     "output_device": (str, ""),         # sound output by name; "" = the system default
     "model": (str, ""),                 # "" = the installed default model
-    "quality": (str, "balanced"),
+    "quality": (str, DEFAULT_QUALITY),  # a model.separation_settings.QUALITY_PRESETS name
     "segment_seconds": (float, 0.0),    # 0 = the model's own segment length
     "auto_separate": (bool, True),
     "spectrograms": (bool, False),      # lanes show spectrograms instead of waveforms
@@ -58,6 +47,16 @@ PREFS: dict[str, tuple[type, Any]] = {
     "open_folder": (str, ""),
     "cache_limit_gb": (float, 4.0),
     "cache_dtype": (str, "float32"),    # float32 (lossless) | float16 (half the disk)
+    # the Train tab's form (app.trainer.TrainerTab.save_settings/restore_settings); the output
+    # folder and model name are not kept: each run gets a fresh folder
+    "train_dataset": (str, ""),
+    "train_base_model": (str, ""),      # "" = the installed default model
+    "train_steps": (int, 1000),
+    "train_batch": (int, 4),
+    "train_segment_seconds": (float, 4.0),
+    "train_validate_every": (int, 200),
+    "train_varispeed": (bool, False),
+    "train_device": (str, "auto"),
 }
 
 
@@ -107,7 +106,7 @@ class Settings:
         self.qsettings.setValue(f"prefs/{key}", kind(value))
 
     def quality(self) -> QualityPreset:
-        return QUALITY_PRESETS.get(self.get("quality"), QUALITY_PRESETS["balanced"])
+        return QUALITY_PRESETS.get(self.get("quality"), QUALITY_PRESETS[DEFAULT_QUALITY])
 
     # -- recent files ---------------------------------------------------------------------
     def recent_files(self) -> list[str]:

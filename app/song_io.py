@@ -22,17 +22,16 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SAMPLERATE = 44100
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".aif", ".aiff", ".m4a", ".aac", ".opus",
-                  ".mp4", ".wma", ".webm", ".mkv", ".mov"}
-
 
 def expand_paths(paths: list[str | Path]) -> list[Path]:
-    """Files as given, folders expanded recursively to the audio files they hold (sorted)."""
+    """Files as given, folders expanded recursively to the audio files they hold (sorted; the
+    engine's list of extensions, `model.audio_io.is_supported`, as the CLI)."""
+    from model.audio_io import iter_supported
+
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file()
-                              and f.suffix.lower() in AUDIO_SUFFIXES))
+            out.extend(iter_supported(p))
         else:
             out.append(p)
     return out
@@ -112,7 +111,7 @@ def load_song(path: Path, model_spec: str | None, quality: dict[str, Any],
             coverage = merge_interval(coverage, a, b)
         track.hold_stems(held.stems, coverage)
     # waveform envelopes are built here too (an hour of audio takes a moment)
-    from .widgets.envelope import EnvelopePyramid
+    from .audio.envelope import EnvelopePyramid
 
     track.envelopes = {"original": EnvelopePyramid.from_samples(track.mixture)}
     if cached is not None or track.held_coverage:
@@ -137,7 +136,8 @@ def separate_to_cache(path: Path, model_spec: str | None, quality: dict[str, Any
     """Worker side of a queued (not displayed) song: separate it whole into the cache."""
     import torch
 
-    from model.separate import separate
+    from model.separate import Separator
+    from model.separation_settings import SeparationSettings
 
     from .jobs import torch_threads_for_playback
 
@@ -148,8 +148,8 @@ def separate_to_cache(path: Path, model_spec: str | None, quality: dict[str, Any
         return "from cache"
     torch.set_num_threads(torch_threads_for_playback())
     model = models.get(res.model.weights_path)
-    result = separate(res.track.mixture, model, device=device, cancel=cancel, collect_se=True,
-                      **quality)
+    separator = Separator(model, device=device, settings=SeparationSettings(**quality))
+    result = separator.separate(res.track.mixture, cancel=cancel, collect_se=True)
     cache.put(res.key, result.stems, tuple(result.sources), result.samplerate,
               {"path": str(path), "model": res.model.name, "device": describe_device(result.device)},
               result.se_activations, getattr(result, "se_times_seconds", None))

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.audio_io import SourceInfo  # noqa: E402
-from model.export import ExportFormat, default_workers, export_track  # noqa: E402
+from model.export import CONTAINERS, FORMATS, ExportFormat, default_workers, export_track  # noqa: E402
 
 RATE = 44100
 
@@ -61,11 +61,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=180.0, help="length of each stem (default 180)")
     parser.add_argument("--stems", type=int, default=4, help="files per track (default 4)")
-    parser.add_argument("--format", default="mp3", choices=("wav", "flac", "mp3"))
+    parser.add_argument("--format", default="mp3", choices=CONTAINERS)
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting; the fastest counts")
     args = parser.parse_args()
     stems = _stems(args.stems, args.seconds)
-    fmt = ExportFormat(container=args.format, bit_depth=None if args.format == "mp3" else 24)
+    fmt = ExportFormat(container=args.format, bit_depth=None if FORMATS[args.format].lossy else 24)
     parallel = default_workers(args.stems)
     serial_s, serial_cores = _time_export(stems, fmt, 1, args.repeat)
     parallel_s, parallel_cores = _time_export(stems, fmt, parallel, args.repeat)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
-from app.widgets.envelope import EnvelopePyramid  # noqa: E402
+from app.audio.envelope import EnvelopePyramid  # noqa: E402
 from app.widgets.waveform_view import WaveformView  # noqa: E402
 
 SR = 44100

@@ -51,7 +51,8 @@ SOUNDFILE_EXTENSIONS = frozenset(
 PYAV_EXTENSIONS = frozenset(
     {"m4a", "aac", "mp4", "m4b", "opus", "mov", "mkv", "mka", "webm", "wma", "wv", "ape", "ac3", "eac3", "alac", "mp2"}
 )
-#: Every extension StemDeck offers in file dialogs.
+#: Every extension StemDeck opens (lower case, no dot): the one list behind the CLI's folder
+#: search, the app's drop/open and file dialogs, and the dataset scanner (`is_supported`).
 SUPPORTED_EXTENSIONS = tuple(sorted(SOUNDFILE_EXTENSIONS | PYAV_EXTENSIONS))
 
 _LOSSY_SF_SUBTYPES = frozenset({"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"})
@@ -212,9 +213,20 @@ def _ext(p: Path) -> str:
     return p.suffix.lower().lstrip(".")
 
 
+def is_supported(path: str | os.PathLike) -> bool:
+    """Whether `path`'s extension is one StemDeck opens (`SUPPORTED_EXTENSIONS`, `.stem.mp4`)."""
+    ext = _ext(Path(path))
+    return ext == "stem.mp4" or ext in SOUNDFILE_EXTENSIONS or ext in PYAV_EXTENSIONS
+
+
+def reads_with_pyav(path: str | os.PathLike) -> bool:
+    """Whether `path` is decoded with PyAV (FFmpeg) first, by its extension."""
+    ext = _ext(Path(path))
+    return ext == "stem.mp4" or ext in PYAV_EXTENSIONS
+
+
 def _backend_order(p: Path) -> tuple[str, str]:
-    ext = _ext(p)
-    if ext == "stem.mp4" or ext in PYAV_EXTENSIONS:
+    if reads_with_pyav(p):
         return ("pyav", "soundfile")
     return ("soundfile", "pyav")
 
@@ -659,5 +671,5 @@ def iter_supported(folder: str | os.PathLike) -> Iterator[Path]:
     """Audio files (by extension) under `folder`, recursively, sorted by path."""
     root = Path(folder)
     for p in sorted(root.rglob("*")):
-        if p.is_file() and (_ext(p) in SOUNDFILE_EXTENSIONS or _ext(p) in PYAV_EXTENSIONS or _ext(p) == "stem.mp4"):
+        if p.is_file() and is_supported(p):
             yield p

@@ -16,6 +16,25 @@ from .errors import ModelLoadError
 #: Output order of every StemDeck model: `(batch, len(SOURCES), audio_channels, time)`.
 SOURCES: tuple[str, ...] = ("drums", "bass", "other", "vocals")
 
+RESERVED_STEM_NAMES = ("mixture", "ignore", "original", "residual", "mean")
+
+
+def parse_sources(text: str) -> tuple[str, ...]:
+    """Stem names from "drums,bass,other,vocals,guitar,piano" (the `--sources` option), lower
+    case, in the order given. Raises ValueError naming the problem (empty, repeated, reserved)."""
+    names = tuple(part.strip().lower() for part in str(text).split(",") if part.strip())
+    if not names:
+        raise ValueError("no stem names given (e.g. --sources drums,bass,other,vocals)")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"stem name(s) given twice: {', '.join(repeated)}")
+    bad = [n for n in names if n in RESERVED_STEM_NAMES or not n.replace("_", "").replace("-", "").isalnum()]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: not usable as a stem name (letters, digits, - and _; "
+                         f"not {', '.join(RESERVED_STEM_NAMES)})")
+    return names
+
+
 RNN_KINDS = ("sru", "lstm", "gru", "none")
 NORM_KINDS = ("group", "batch", "none")
 ATTENTION_KINDS = ("se", "none")

@@ -66,6 +66,7 @@ class DatasetReport:
     songs: list[SongReport] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    sources: list[str] = field(default_factory=lambda: list(SOURCES))   # the stems looked for, in order
 
     @property
     def usable(self) -> list[SongReport]:
@@ -164,8 +165,8 @@ def check_dataset(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> DatasetReport:
     """Check every song under `root` (see module docstring). Never raises for bad content."""
-    report = DatasetReport(str(root))
     mapping = mapping or StemMapping()
+    report = DatasetReport(str(root), sources=list(mapping.sources))
     try:
         index = discover_dataset(root, mapping)
     except DatasetError as exc:

@@ -37,14 +37,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from .audio_io import is_supported, reads_with_pyav
 from .augment import AugmentConfig, augment_stems, remix_song_indices
 from .config import SOURCES
 from .errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3", ".m4a", ".mp4", ".opus", ".wv"}
-_AV_EXTENSIONS = {".m4a", ".mp4", ".opus"}
 
 #: musdb's `split="valid"` tracks (taken from the train folder).
 MUSDB_VALID_TRACKS: frozenset[str] = frozenset({
@@ -123,7 +122,7 @@ class StemMapping:
         for suffix in (".stem.mp4",):
             if name.endswith(suffix):
                 name = name[: -len(suffix)]
-        name = Path(name).stem if Path(name).suffix.lower() in AUDIO_EXTENSIONS else name
+        name = Path(name).stem if is_supported(name) else name
         extra = dict(self.extra)
         for pat in extra.get("ignore", ()):
             if fnmatch.fnmatchcase(name, pat):
@@ -224,7 +223,7 @@ class DatasetIndex:
 def probe_audio(path: Path, stream: int | None = None) -> AudioRef:
     """Header facts of one audio file/stream (cheap). Raises DatasetError naming the file."""
     path = Path(path)
-    if path.suffix.lower() in _AV_EXTENSIONS or stream is not None:
+    if reads_with_pyav(path) or stream is not None:
         try:
             import av
 
@@ -259,7 +258,7 @@ def _song_from_folder(folder: Path, mapping: StemMapping) -> Song:
     stems: dict[str, list[AudioRef]] = {s: [] for s in mapping.sources}
     mixture: AudioRef | None = None
     notes: list[str] = []
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_supported(p))
     if not files:
         raise DatasetError(f"{folder}: no audio files")
     for f in files:
@@ -411,7 +410,7 @@ def _fit_channels(x: np.ndarray, channels: int) -> np.ndarray:
 
 def _read_native(ref: AudioRef, start: int, frames: int) -> np.ndarray:
     """(c, <=frames) float32 at the file's own rate, starting at native frame `start`."""
-    if ref.stream is None and ref.path.suffix.lower() not in _AV_EXTENSIONS:
+    if ref.stream is None and not reads_with_pyav(ref.path):
         data, _ = sf.read(str(ref.path), start=start, frames=frames, dtype="float32", always_2d=True)
         return data.T
     import av

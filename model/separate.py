@@ -1,9 +1,10 @@
 """Separate a mixture into stems with any network of the contract's shape.
 
-`separate(mix, model)` runs `model` (forward: (B, C, T) -> (B, S, C, T)) over fixed-length
+`Separator(model, device=..., settings=SeparationSettings(...)).separate(mix)` (or the one-call
+`separate(mix, model, **settings)`) runs `model` (forward: (B, C, T) -> (B, S, C, T)) over fixed-length
 segments with a triangular overlap-add (see `model.overlap_add`), optional random time shifts,
 batched segments, autocast on GPUs, progress/ETA, cancellation, progressive results and automatic
-recovery from GPU out-of-memory errors. Working memory does not grow with the track: the only
+recovery from GPU out-of-memory errors (the steps are `model.oom_recovery`'s). Working memory does not grow with the track: the only
 track-length buffers are the caller's input and the output (which may be a preallocated or
 memory-mapped array passed as `out=`).
 
@@ -30,11 +31,12 @@ import torch
 from .cpu_runtime import keep_freed_memory, release_freed_memory
 from .devices import DeviceReport, cpu_count, free_memory_bytes, select_device
 from .errors import Cancelled, DeviceError
+from .oom_recovery import OomRecovery, RecoveryStep, free_cached_memory, is_out_of_memory
 from .overlap_add import OverlapAdd, plan_windows, triangular_weight
+from .separation_settings import DEFAULT_SETTINGS, PRECISIONS, SeparationSettings  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 EXACT_SUM_MODES = (None, "other", "energy")
 MAX_SHIFT_SECONDS = 0.5
 MIN_SEGMENT_SECONDS = 0.5       # OOM recovery never goes below this
@@ -72,22 +74,6 @@ class SeparationResult:
     start_frame: int = 0
     accumulator_frames: int = 0
     segments_processed: int = 0
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def _free_cache(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    elif device.type == "mps":
-        try:
-            torch.mps.empty_cache()
-        except Exception:  # older torch without the call
-            pass
 
 
 def auto_batch_size(device: torch.device, window_frames: int, model: Any) -> int:
@@ -211,184 +197,221 @@ class _CpuWorkers:
         self.pool.shutdown(wait=True)
 
 
-def separate(
-    mix: np.ndarray,
-    model: torch.nn.Module,
-    *,
-    device: str | torch.device = "auto",
-    shifts: int = 1,
-    overlap: float = 0.25,
-    segment_seconds: float | None = None,
-    batch_size: int | None = None,
-    precision: str = "auto",
-    exact_sum: str | None = None,
-    start_frame: int = 0,
-    end_frame: int | None = None,
-    progress: Callable[[Progress], None] | None = None,
-    cancel: threading.Event | None = None,
-    on_region: Callable[[int, np.ndarray], None] | None = None,
-    collect_se: bool = False,
-    seed: int = 0,
-    out: np.ndarray | None = None,
-    threads: int | None = None,
-) -> SeparationResult:
-    """Separate `mix` (C, frames) float32 at model.config.samplerate into (S, C, n) stems.
+class Separator:
+    """A model, the device it runs on and the settings it separates with: the one way the CLI,
+    the app's worker and the evaluator separate songs.
 
-    Only [start_frame, end_frame) is separated (n = end - start); windows still read the
-    neighbouring audio as context. `on_region(start_frame, block (S, C, k))` receives consecutive,
-    non-overlapping final regions in time order covering the range exactly once (block is a view
-    of the output: copy it to keep it). `out`: optional (S, C, n) or (S, C, frames) array to write
-    into (e.g. a memmap). `cancel`: checked before every segment batch, raises Cancelled.
-    `threads`: torch CPU threads for this call (default: leave torch's setting, capped to the
-    cores available); on the CPU, with 2 or more threads the segments of a batch run concurrently
-    (up to MAX_CPU_WORKERS at a time, one thread each on a 2-core machine; see `_CpuWorkers`).
-    The caller's `mix` is never modified; `model` is moved to the device used and left there.
+    `settings`: a `SeparationSettings` (default: the balanced preset); `threads`: torch CPU
+    threads per call (default: torch's setting, capped to the cores available; on the CPU with 2
+    or more threads the segments of a batch run concurrently, see `_CpuWorkers`); `batch_size`:
+    segments per forward call (default: from the device's memory). The device is resolved once
+    (`select_device`: an unavailable one is a DeviceError here, before any song); the model is
+    moved to it on each call and left there.
     """
-    t0 = time.perf_counter()
-    config = model.config
-    sources = tuple(config.sources)
-    samplerate = int(config.samplerate)
-    mix = np.asarray(mix)
-    if mix.ndim != 2 or mix.shape[0] != config.audio_channels:
-        raise ValueError(f"mix must be ({config.audio_channels}, frames), got shape {mix.shape}")
-    if mix.dtype != np.float32:
-        mix = mix.astype(np.float32)
-    total = mix.shape[1]
-    lo = int(start_frame)
-    hi = total if end_frame is None else int(end_frame)
-    if not 0 <= lo < hi <= total:
-        raise ValueError(f"invalid range [{start_frame}, {end_frame}) for {total} frames")
-    if shifts < 1:
-        raise ValueError("shifts must be >= 1")
-    if not 0.0 <= overlap < 1.0:
-        raise ValueError("overlap must be in [0, 1)")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}")
-    if exact_sum not in EXACT_SUM_MODES:
-        raise ValueError(f"exact_sum must be one of {EXACT_SUM_MODES}")
-    n_out = hi - lo
-    S, C = len(sources), mix.shape[0]
-    if out is None:
-        out = np.zeros((S, C, n_out), dtype=np.float32)
-        out_offset = lo
-    elif out.shape == (S, C, n_out):
-        out_offset = lo
-    elif out.shape == (S, C, total):
-        out_offset = 0
-    else:
-        raise ValueError(f"out must have shape {(S, C, n_out)} or {(S, C, total)}, got {out.shape}")
 
-    torch_device, report = select_device(str(device))
-    notices: list[str] = []
-    keep_freed_memory()  # large activations reused, not page-faulted again per segment
+    def __init__(self, model: torch.nn.Module, *, device: str | torch.device = "auto",
+                 settings: SeparationSettings = DEFAULT_SETTINGS, threads: int | None = None,
+                 batch_size: int | None = None) -> None:
+        self.model = model
+        self.device = str(device)
+        self.settings = settings
+        self.threads = threads
+        self.batch_size = batch_size
+        select_device(self.device)   # refuse an unavailable device now
 
-    segment_frames = int(round((segment_seconds or config.segment_seconds) * samplerate))
-    if segment_frames <= 0:
-        raise ValueError("segment_seconds must be positive")
-    full_segment = segment_frames
-    min_segment = min(full_segment, max(64, int(MIN_SEGMENT_SECONDS * samplerate)))
-    rng = np.random.default_rng(seed)
-    max_shift = max(2, int(MAX_SHIFT_SECONDS * samplerate))
-    offsets = [0] + [int(x) for x in rng.integers(1, max_shift, size=shifts - 1)]
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self.model.config.sources)
 
-    acc = OverlapAdd(S, C, base=lo)
-    se_rows: dict[str, list[np.ndarray]] = {}
-    se_times: list[float] = []
-    state = {"done": 0, "frames_done": 0, "max_capacity": 0}
+    @property
+    def samplerate(self) -> int:
+        return int(self.model.config.samplerate)
 
-    def plan(from_frame: int, seg: int) -> tuple[list[int], int, _Windows]:
-        seg = min(seg, hi - from_frame)
-        stride = max(1, int(round(seg * (1.0 - overlap))))
-        starts = plan_windows(from_frame, hi, seg, stride, offsets)
-        windows = _Windows(mix, seg, _model_window(model, seg))
-        return starts, seg, windows
+    def separate(self, mix: np.ndarray, *, start_frame: int = 0, end_frame: int | None = None,
+                 exact_sum: str | None = None, progress: Callable[[Progress], None] | None = None,
+                 cancel: threading.Event | None = None,
+                 on_region: Callable[[int, np.ndarray], None] | None = None, collect_se: bool = False,
+                 seed: int = 0, out: np.ndarray | None = None) -> SeparationResult:
+        """Separate `mix` (C, frames) float32 at the model's samplerate into (S, C, n) stems.
 
-    def flush(until: int) -> None:
-        until = min(until, hi)
+        Only [start_frame, end_frame) is separated (n = end - start); windows still read the
+        neighbouring audio as context. `on_region(start_frame, block (S, C, k))` receives
+        consecutive, non-overlapping final regions in time order covering the range exactly once
+        (block is a view of the output: copy it to keep it). `out`: optional (S, C, n) or
+        (S, C, frames) array to write into (e.g. a memmap). `cancel`: checked before every segment
+        batch, raises Cancelled. `exact_sum`: None, "other" or "energy" (`apply_exact_sum`);
+        `seed` draws the shift offsets. The caller's `mix` is never modified.
+        """
+        run = _Run(self, mix, start_frame, end_frame, exact_sum, out, seed)
+        return run.execute(progress, cancel, on_region, collect_se)
+
+
+def separate(mix: np.ndarray, model: torch.nn.Module, *, device: str | torch.device = "auto",
+             shifts: int = DEFAULT_SETTINGS.shifts, overlap: float = DEFAULT_SETTINGS.overlap,
+             segment_seconds: float | None = None, precision: str = "auto",
+             batch_size: int | None = None, threads: int | None = None, **call: Any) -> SeparationResult:
+    """One call of `Separator(model, ...).separate(mix, **call)` (scripts and tests): the settings
+    as keywords, the rest (`start_frame`, `end_frame`, `exact_sum`, `progress`, `cancel`,
+    `on_region`, `collect_se`, `seed`, `out`) as for `Separator.separate`."""
+    settings = SeparationSettings(shifts=shifts, overlap=overlap, segment_seconds=segment_seconds,
+                                  precision=precision)
+    separator = Separator(model, device=device, settings=settings, threads=threads, batch_size=batch_size)
+    return separator.separate(mix, **call)
+
+
+class _Run:
+    """One `Separator.separate` call: the checked inputs, the overlap-add state and the loop
+    over segment batches (with out-of-memory recovery from `model.oom_recovery`)."""
+
+    def __init__(self, separator: Separator, mix: np.ndarray, start_frame: int, end_frame: int | None,
+                 exact_sum: str | None, out: np.ndarray | None, seed: int) -> None:
+        self.t0 = time.perf_counter()
+        self.separator = separator
+        self.model = model = separator.model
+        settings = separator.settings
+        config = model.config
+        self.sources = tuple(config.sources)
+        self.samplerate = samplerate = int(config.samplerate)
+        mix = np.asarray(mix)
+        if mix.ndim != 2 or mix.shape[0] != config.audio_channels:
+            raise ValueError(f"mix must be ({config.audio_channels}, frames), got shape {mix.shape}")
+        if mix.dtype != np.float32:
+            mix = mix.astype(np.float32)
+        self.mix = mix
+        total = mix.shape[1]
+        self.lo = lo = int(start_frame)
+        self.hi = hi = total if end_frame is None else int(end_frame)
+        if not 0 <= lo < hi <= total:
+            raise ValueError(f"invalid range [{start_frame}, {end_frame}) for {total} frames")
+        if exact_sum not in EXACT_SUM_MODES:
+            raise ValueError(f"exact_sum must be one of {EXACT_SUM_MODES}")
+        self.exact_sum = exact_sum
+        self.overlap = float(settings.overlap)
+        self.precision = settings.precision
+        self.n_out = n_out = hi - lo
+        S, C = len(self.sources), mix.shape[0]
+        if out is None:
+            out, self.out_offset = np.zeros((S, C, n_out), dtype=np.float32), lo
+        elif out.shape == (S, C, n_out):
+            self.out_offset = lo
+        elif out.shape == (S, C, total):
+            self.out_offset = 0
+        else:
+            raise ValueError(f"out must have shape {(S, C, n_out)} or {(S, C, total)}, got {out.shape}")
+        self.out = out
+        self.device, self.report = select_device(separator.device)
+        self.notices: list[str] = []
+        self.segment_frames = int(round((settings.segment_seconds or config.segment_seconds) * samplerate))
+        if self.segment_frames <= 0:
+            raise ValueError("segment_seconds must be positive")
+        self.recovery = OomRecovery(self.segment_frames, max(64, int(MIN_SEGMENT_SECONDS * samplerate)),
+                                    samplerate)
+        rng = np.random.default_rng(seed)
+        max_shift = max(2, int(MAX_SHIFT_SECONDS * samplerate))
+        self.offsets = [0] + [int(x) for x in rng.integers(1, max_shift, size=settings.shifts - 1)]
+        self.acc = OverlapAdd(S, C, base=lo)
+        self.se_rows: dict[str, list[np.ndarray]] = {}
+        self.se_times: list[float] = []
+        self.done = 0                  # segments finished in earlier plans (after a replan)
+        self.frames_done = 0
+        self.max_capacity = 0
+        self.on_region: Callable[[int, np.ndarray], None] | None = None
+
+    def plan(self, from_frame: int, seg: int) -> tuple[list[int], int, _Windows]:
+        """Window starts covering [from_frame, hi) with segments of `seg` frames."""
+        seg = min(seg, self.hi - from_frame)
+        stride = max(1, int(round(seg * (1.0 - self.overlap))))
+        starts = plan_windows(from_frame, self.hi, seg, stride, self.offsets)
+        return starts, seg, _Windows(self.mix, seg, _model_window(self.model, seg))
+
+    def flush(self, until: int) -> None:
+        """Hand the final output before frame `until` to `out` and `on_region`."""
+        until = min(until, self.hi)
+        acc = self.acc
         if until <= acc.base:
             return
         region_start, block = acc.pop_until(until)
-        r0, r1 = max(region_start, lo), until
+        r0, r1 = max(region_start, self.lo), until
         if r1 <= r0:
             return
-        block = block[..., r0 - region_start :]
-        if exact_sum is not None:
-            apply_exact_sum(block, mix[:, r0:r1], exact_sum, sources)
-        target = out[..., r0 - out_offset : r1 - out_offset]
+        block = block[..., r0 - region_start:]
+        if self.exact_sum is not None:
+            apply_exact_sum(block, self.mix[:, r0:r1], self.exact_sum, self.sources)
+        target = self.out[..., r0 - self.out_offset: r1 - self.out_offset]
         target[...] = block
-        state["frames_done"] = r1 - lo
-        if on_region is not None:
-            on_region(r0, target)
+        self.frames_done = r1 - self.lo
+        if self.on_region is not None:
+            self.on_region(r0, target)
 
-    old_threads = torch.get_num_threads()
-    wanted_threads = threads or min(old_threads, cpu_count())
-    was_training = model.training
-    model.eval()
-    model.to(torch_device)
-    if wanted_threads != old_threads:
-        torch.set_num_threads(wanted_threads)
-    workers = _CpuWorkers.create(model, torch_device, wanted_threads)
-    try:
-        starts, seg, windows = plan(lo, segment_frames)
+    def execute(self, progress, cancel, on_region, collect_se: bool) -> SeparationResult:
+        self.on_region = on_region
+        model, sep = self.model, self.separator
+        keep_freed_memory()  # large activations reused, not page-faulted again per segment
+        old_threads = torch.get_num_threads()
+        wanted_threads = sep.threads or min(old_threads, cpu_count())
+        was_training = model.training
+        model.eval()
+        model.to(self.device)
+        if wanted_threads != old_threads:
+            torch.set_num_threads(wanted_threads)
+        workers = _CpuWorkers.create(model, self.device, wanted_threads)
+        try:
+            self._loop(progress, cancel, collect_se, workers)
+        finally:
+            if workers is not None:
+                workers.close()
+            if wanted_threads != old_threads or workers is not None:  # MKL's count is process-wide
+                torch.set_num_threads(old_threads)
+            model.train(was_training)
+            release_freed_memory()
+        return self._result(progress, collect_se)
+
+    def _loop(self, progress, cancel, collect_se: bool, workers: _CpuWorkers | None) -> None:
+        model, acc, lo = self.model, self.acc, self.lo
+        fixed_batch = self.separator.batch_size
+        starts, seg, windows = self.plan(lo, self.segment_frames)
         acc.base = starts[0] if starts else lo
-        batch = batch_size or auto_batch_size(torch_device, windows.window_frames, model)
-        if workers is not None and not batch_size:
+        batch = fixed_batch or auto_batch_size(self.device, windows.window_frames, model)
+        if workers is not None and not fixed_batch:
             batch = max(batch, len(workers.replicas))
         weight = triangular_weight(seg)
         i = 0
         while i < len(starts):
             if cancel is not None and cancel.is_set():
-                raise Cancelled(
-                    f"separation cancelled after {state['done']} of {state['done'] + len(starts) - i} segments"
-                )
-            chunk = starts[i : i + batch]
-            flush(chunk[0])
+                raise Cancelled(f"separation cancelled after {self.done} of {self.done + len(starts) - i} segments")
+            chunk = starts[i: i + batch]
+            self.flush(chunk[0])
             x = windows.batch(chunk)
             try:
-                y = _run_model(model, x, torch_device, precision, notices, collect_se, se_rows,
-                               workers if torch_device.type == "cpu" else None)
+                y = _run_model(model, x, self.device, self.precision, self.notices, collect_se, self.se_rows,
+                               workers if self.device.type == "cpu" else None)
             except Exception as exc:  # noqa: BLE001 - only OOM is handled, the rest re-raised
-                if not _is_oom(exc):
+                if not is_out_of_memory(exc):
                     raise
-                _free_cache(torch_device)
-                if batch > 1:
-                    batch = max(1, batch // 2)
-                    msg = f"out of memory on {report.used}: retrying with {batch} segment(s) per batch"
-                elif seg > min_segment:
-                    new_seg = max(min_segment, seg // 2)
-                    msg = (
-                        f"out of memory on {report.used}: retrying with {new_seg / samplerate:.2f} s "
-                        "segments"
-                    )
-                    seg = new_seg
-                elif torch_device.type != "cpu":
-                    msg = f"out of memory on {report.used} even with the smallest settings: falling back to the CPU"
-                    torch_device = torch.device("cpu")
-                    model.to(torch_device)
-                    report.used, report.name = "cpu", "CPU"
-                    report.reason += " (then CPU after running out of GPU memory)"
-                    seg = full_segment
-                    batch = 0
-                else:
-                    raise DeviceError(f"out of memory on the CPU even with {seg} frame segments") from exc
-                logger.warning(msg)
-                notices.append(msg)
-                report.fallbacks.append(msg)
-                if batch == 0 or seg != windows.segment_frames:
-                    done_before = i
-                    starts, seg, windows = plan(max(chunk[0], acc.base, lo), seg)
+                free_cached_memory(self.device)
+                try:
+                    step = self.recovery.next_step(self.report.used, self.device.type == "cpu", batch, seg)
+                except DeviceError as error:
+                    raise error from exc
+                self._announce(step)
+                batch, new_seg = step.batch, step.segment_frames
+                if step.to_cpu:
+                    self.device = torch.device("cpu")
+                    model.to(self.device)
+                if batch == 0 or new_seg != windows.segment_frames:
+                    self.done += i
+                    starts, seg, windows = self.plan(max(chunk[0], acc.base, lo), new_seg)
                     i = 0
-                    state["done"] += done_before
                     weight = triangular_weight(seg)
                     if batch == 0:
-                        batch = batch_size or auto_batch_size(torch_device, windows.window_frames, model)
+                        batch = fixed_batch or auto_batch_size(self.device, windows.window_frames, model)
                 continue
-            trim = y[..., windows.pad_left : windows.pad_left + seg]
+            trim = y[..., windows.pad_left: windows.pad_left + seg]
             for k, a in enumerate(chunk):
                 acc.add(a, trim[k], weight)
                 if collect_se:
-                    se_times.append((a + seg / 2) / samplerate)
-            state["max_capacity"] = max(state["max_capacity"], acc.capacity)
+                    self.se_times.append((a + seg / 2) / self.samplerate)
+            self.max_capacity = max(self.max_capacity, acc.capacity)
             if workers is not None:
                 # concurrent workers interleave their activations in one malloc heap, which
                 # fragments: freed pages pile up and the resident set crept up with the track
@@ -397,46 +420,40 @@ def separate(
                 release_freed_memory()
             i += len(chunk)
             if progress is not None:
-                done = state["done"] + i
-                total_jobs = state["done"] + len(starts)
-                elapsed = time.perf_counter() - t0
+                done, total_jobs = self.done + i, self.done + len(starts)
+                elapsed = time.perf_counter() - self.t0
                 fraction = done / max(1, total_jobs)
                 eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
-                progress(Progress(fraction, state["frames_done"], n_out, elapsed, eta))
-        state["done"] += len(starts)
-        flush(hi)
-    finally:
-        if workers is not None:
-            workers.close()
-        if wanted_threads != old_threads or workers is not None:  # MKL's count is process-wide
-            torch.set_num_threads(old_threads)
-        model.train(was_training)
-        release_freed_memory()
+                progress(Progress(fraction, self.frames_done, self.n_out, elapsed, eta))
+        self.done += len(starts)
+        self.flush(self.hi)
 
-    elapsed = time.perf_counter() - t0
-    if progress is not None:
-        progress(Progress(1.0, n_out, n_out, elapsed, 0.0))
-    se_activations = None
-    se_times_arr = None
-    if collect_se:
-        se_activations = {name: np.concatenate(rows, axis=0) for name, rows in se_rows.items()}
-        se_times_arr = np.asarray(se_times, dtype=np.float64)
-    logger.info(
-        "separated %.1f s in %.1f s on %s", n_out / samplerate, elapsed, report.summary()
-    )
-    return SeparationResult(
-        stems=out[..., lo - out_offset : hi - out_offset],
-        sources=sources,
-        samplerate=samplerate,
-        device=report,
-        se_activations=se_activations,
-        se_times_seconds=se_times_arr,
-        elapsed_seconds=elapsed,
-        notices=notices,
-        start_frame=lo,
-        accumulator_frames=state["max_capacity"],
-        segments_processed=state["done"],
-    )
+    def _announce(self, step: RecoveryStep) -> None:
+        """Tell the log, the result's notices and the device report what recovery did."""
+        report = self.report
+        if step.to_cpu:
+            report.used, report.name = "cpu", "CPU"
+            report.reason += " (then CPU after running out of GPU memory)"
+        logger.warning(step.message)
+        self.notices.append(step.message)
+        report.fallbacks.append(step.message)
+
+    def _result(self, progress, collect_se: bool) -> SeparationResult:
+        elapsed = time.perf_counter() - self.t0
+        if progress is not None:
+            progress(Progress(1.0, self.n_out, self.n_out, elapsed, 0.0))
+        se_activations = se_times = None
+        if collect_se:
+            se_activations = {name: np.concatenate(rows, axis=0) for name, rows in self.se_rows.items()}
+            se_times = np.asarray(self.se_times, dtype=np.float64)
+        logger.info("separated %.1f s in %.1f s on %s", self.n_out / self.samplerate, elapsed,
+                    self.report.summary())
+        return SeparationResult(
+            stems=self.out[..., self.lo - self.out_offset: self.hi - self.out_offset],
+            sources=self.sources, samplerate=self.samplerate, device=self.report,
+            se_activations=se_activations, se_times_seconds=se_times, elapsed_seconds=elapsed,
+            notices=self.notices, start_frame=self.lo, accumulator_frames=self.max_capacity,
+            segments_processed=self.done)
 
 
 def _forward(

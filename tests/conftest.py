@@ -14,6 +14,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+#: fixtures shared by many test files (the GUI's temp home with a tiny model, a song, the window)
+pytest_plugins = ["tests.gui_fixtures"]
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 MUSDB_EXCERPTS = SHARED / "data" / "musdb18hq-excerpts"
 

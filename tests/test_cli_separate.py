@@ -80,17 +80,17 @@ def test_batch_with_folder_and_bad_file(tmp_path, tiny_model_path, capsys):
 
 
 def _count_separations(monkeypatch) -> list[str]:
-    """Records every call of the engine's separate() (the command imports it at run time)."""
-    import model.separate
+    """Records every song the engine's Separator separates."""
+    from model.separate import Separator
 
     calls: list[str] = []
-    real = model.separate.separate
+    real = Separator.separate
 
-    def counting(samples, *args, **kwargs):
+    def counting(self, samples, *args, **kwargs):
         calls.append(samples.shape)
-        return real(samples, *args, **kwargs)
+        return real(self, samples, *args, **kwargs)
 
-    monkeypatch.setattr(model.separate, "separate", counting)
+    monkeypatch.setattr(Separator, "separate", counting)
     return calls
 
 
@@ -249,3 +249,26 @@ def test_info_lists_versions_devices_and_models(tiny_model_path, capsys, monkeyp
         assert label in text
     assert "  cpu " in text and "GiB" in text
     assert installed.name in text and "parameters" in text and "44100 Hz" in text
+
+
+def test_quality_presets_are_the_apps(tmp_path, tiny_model_path, capsys, monkeypatch):
+    """`--quality fast|balanced|best` separates with the presets the app's quality box offers;
+    --shifts/--overlap override the preset; balanced is the default."""
+    from app.settings import QUALITY_PRESETS as APP_PRESETS
+    from model.separate import Separator
+    from model.separation_settings import QUALITY_PRESETS
+
+    assert APP_PRESETS is QUALITY_PRESETS
+    used = []
+    real = Separator.separate
+    monkeypatch.setattr(Separator, "separate", lambda self, *a, **k: (used.append(self.settings),
+                                                                       real(self, *a, **k))[1])
+    song = _song(tmp_path / "song.wav")
+    runs = {"default": [], "fast": ["--quality", "fast"], "best": ["--quality", "best"],
+            "best, 2 shifts": ["--quality", "best", "--shifts", "2"]}
+    for name, extra in runs.items():
+        args = ["separate", str(song), "-o", str(tmp_path / name), "--model", str(tiny_model_path)]
+        assert main(args + extra) == 0, capsys.readouterr().err
+    assert [(s.shifts, s.overlap) for s in used] == [(1, 0.25), (1, 0.1), (4, 0.5), (2, 0.5)]
+    assert main(["separate", str(song), "--quality", "best", "--overlap", "1.5"]) == 1
+    assert "overlap must be in [0, 1)" in capsys.readouterr().err

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.gui_fixtures import make_song, make_window, song, stemdeck_home  # noqa: F401
+from tests.gui_fixtures import make_song
 from tests.test_gui_window import open_and_separate
 
 pytestmark = pytest.mark.gui
@@ -25,6 +25,30 @@ def pick_preset(dialog, name: str) -> None:
     assert index >= 0, [dialog.preset.itemText(i) for i in range(dialog.preset.count())]
     dialog.preset.setCurrentIndex(index)
     dialog.preset.activated.emit(index)
+
+
+def test_dialog_and_cli_offer_the_engine_formats(qtbot, make_window, stemdeck_home, song):
+    """One table of export formats: the dialog and `stemdeck separate --format` offer exactly
+    `model.export.FORMATS`, and the dialog asks for a bitrate only for lossy ones."""
+    import argparse
+
+    from model.commands import separate as separate_cmd
+    from model.export import FORMATS
+
+    parser = argparse.ArgumentParser()
+    separate_cmd.add_arguments(parser)
+    cli_choices = next(a.choices for a in parser._actions if a.dest == "format")
+    assert list(cli_choices) == list(FORMATS)
+    window = make_window()
+    open_and_separate(qtbot, window, song)
+    dialog = window.export_dialog()
+    offered = [dialog.container.itemData(i) for i in range(dialog.container.count())]
+    assert offered == list(FORMATS)
+    for i, name in enumerate(offered):
+        dialog.container.setCurrentIndex(i)
+        assert dialog.mp3_kbps.isEnabled() is FORMATS[name].lossy
+        assert dialog.bit_depth.isEnabled() is not FORMATS[name].lossy
+    dialog.close()
 
 
 def test_export_choices_are_remembered(qtbot, make_window, stemdeck_home, song, tmp_path):

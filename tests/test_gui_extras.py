@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from tests.gui_fixtures import empty_home, make_song, make_window, song, stemdeck_home  # noqa: F401
+from tests.gui_fixtures import make_song
 
 pytestmark = pytest.mark.gui
 
@@ -26,6 +26,34 @@ def test_dropping_files_on_the_window_opens_them(qtbot, make_window, empty_home,
     window._fill_recent()
     names = [a.text() for a in window.recent_menu.actions()]
     assert "song.wav" in names
+
+
+def test_dropping_a_folder_queues_every_file_the_cli_opens(qtbot, make_window, empty_home, tmp_path):
+    """One list of input extensions: a dropped folder finds what `stemdeck separate folder/` finds
+    (before, .caf, .wv and .m4b files were skipped by the window only)."""
+    import soundfile as sf
+
+    from model.audio_io import iter_supported
+
+    folder = tmp_path / "album"
+    (folder / "disc 2").mkdir(parents=True)
+    sf.write(folder / "a.caf", np.zeros((4410, 2), np.float32), 44100)
+    for name in ("b.wv", "c.m4b", "disc 2/d.wav", "e.stem.mp4", "notes.txt", "cover.jpg"):
+        (folder / name).write_bytes(b"not decoded here")
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    event = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    queued = [item.path.relative_to(folder).as_posix() for item in window.session.items]
+    assert queued == ["a.caf", "b.wv", "c.m4b", "disc 2/d.wav", "e.stem.mp4"]
+    assert [item.path for item in window.session.items] == list(iter_supported(folder))
+    # let the queue settle (no model here: the other files fail to separate) before the window goes
+    qtbot.waitUntil(lambda: window.session.track is not None and window.session.job is None
+                    and all(i.status not in ("queued", "loading", "separating")
+                            for i in window.session.items), timeout=30_000)
+    window.runner.wait(10)
 
 
 def test_command_line_files_are_opened(qtbot, monkeypatch, empty_home, song, temp_home):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QAction, QKeySequence
 
-from tests.gui_fixtures import empty_home, make_window  # noqa: F401
 
 pytestmark = pytest.mark.gui
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.gui_fixtures import make_song, make_window, stemdeck_home  # noqa: F401
+from tests.gui_fixtures import make_song
 from tests.test_gui_window import heard_at, open_and_separate, settle
 
 pytestmark = pytest.mark.gui

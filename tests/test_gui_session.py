@@ -10,7 +10,7 @@ from app.jobs import JobRunner
 from app.session import SeparationSession
 from app.settings import Settings
 
-from tests.gui_fixtures import make_song, song, stemdeck_home, empty_home  # noqa: F401
+from tests.gui_fixtures import make_song
 
 pytestmark = pytest.mark.gui
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.gui_fixtures import make_song, make_window, stemdeck_home  # noqa: F401
+from tests.gui_fixtures import make_song
 
 pytestmark = pytest.mark.gui
 
@@ -86,7 +86,7 @@ def test_each_lane_image_is_computed_once_per_separation(qtbot, make_window, ste
     computation is slowed down as for a long song, so the requests overlap it."""
     import time
 
-    import app.widgets.spectrogram as spectrogram
+    import app.audio.spectrogram as spectrogram
 
     compute = spectrogram.lane_spectrograms
     monkeypatch.setattr(spectrogram, "lane_spectrograms",
@@ -113,7 +113,7 @@ def test_lanes_say_computing_then_name_frequencies_on_a_db_colour_scale(qtbot, m
                                                                         monkeypatch):
     import time
 
-    import app.widgets.spectrogram as spectrogram
+    import app.audio.spectrogram as spectrogram
     from app.palette import heatmap_lut
 
     compute = spectrogram.lane_spectrograms

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.gui_fixtures import empty_home, make_song, make_window, song, stemdeck_home  # noqa: F401
+from tests.gui_fixtures import make_song
 
 pytestmark = pytest.mark.gui
 

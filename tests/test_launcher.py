@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,18 @@ def test_engine_cli_alone_prints_help(capsys):
 
     assert main([]) == 2
     assert "usage: stemdeck" in capsys.readouterr().out
+
+
+def test_no_engine_module_imports_the_app_or_qt():
+    """The engine is headless: importing every `model.*` module loads neither PySide6 nor `app`."""
+    code = ("import importlib, pkgutil, sys\nimport model\n"
+            "names = [m.name for m in pkgutil.walk_packages(model.__path__, 'model.')]\n"
+            "for name in names:\n    importlib.import_module(name)\n"
+            "print(len(names))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'app', 'shiboken6')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=str(Path(__file__).resolve().parents[1]))     # this tree's `model`
+    assert out.returncode == 0, out.stderr
+    count, loaded = out.stdout.strip().splitlines()[-2:]
+    assert int(count) > 40           # the walk found the engine's modules, sub-packages included
+    assert loaded == "[]"

@@ -8,7 +8,7 @@ import itertools
 import pytest
 from PySide6.QtWidgets import QAbstractButton, QHeaderView, QLabel, QWidget
 
-from tests.gui_fixtures import make_song, make_window, stemdeck_home  # noqa: F401
+from tests.gui_fixtures import make_song
 
 pytestmark = pytest.mark.gui
 

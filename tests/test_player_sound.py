@@ -18,7 +18,6 @@ import pytest
 
 from app.audio.mixer import ORIGINAL
 from app.audio.player import Player
-from tests.gui_fixtures import empty_home  # noqa: F401
 from tests.sound_server import (PulseNullSink, SoundServerUnavailable, find_lag,
                                 reinitialise_portaudio)
 

@@ -11,7 +11,7 @@ from app.jobs import JobRunner
 from app.session import SeparationSession
 from app.settings import Settings
 
-from tests.gui_fixtures import make_song, stemdeck_home  # noqa: F401
+from tests.gui_fixtures import make_song
 
 pytestmark = pytest.mark.gui
 

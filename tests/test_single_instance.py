@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gui_fixtures import make_song, make_window, stemdeck_home  # noqa: F401
+from tests.gui_fixtures import make_song
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Spectrogram images of lanes (app/widgets/spectrogram.py): frequency rows, time columns and one
+"""Spectrogram images of lanes (app/audio/spectrogram.py): frequency rows, time columns and one
 level reference for every lane of a song."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.widgets.spectrogram import (FFT_SIZE, MAX_COLUMNS, RANGE_DB, ROWS, band_edges, band_power,
+from app.audio.spectrogram import (FFT_SIZE, MAX_COLUMNS, RANGE_DB, ROWS, band_edges, band_power,
                                      lane_spectrograms, mono_of, residual_of)
 
 SR = 44100

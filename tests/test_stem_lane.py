@@ -14,7 +14,6 @@ from app.audio.player import Player
 from app.widgets.stem_lane import StemLaneControls, bind_to_mixer
 from app.widgets.transport import PlaybackPoller, TransportBar
 from app.widgets.waveform_view import WaveformView
-from tests.gui_fixtures import make_window, song, stemdeck_home  # noqa: F401
 
 pytestmark = pytest.mark.gui
 

@@ -342,7 +342,9 @@ def test_model_and_device_lists_fill_the_form(qtbot, tmp_path: Path) -> None:
 
 
 def test_form_is_saved_and_restored(qtbot, tmp_path: Path) -> None:
-    store = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    from app.settings import Settings
+
+    store = Settings(tmp_path / "settings.ini")
     tab = _tab(qtbot, tmp_path)
     tab.steps_spin.setValue(2500)
     tab.batch_spin.setValue(8)
@@ -358,8 +360,8 @@ def test_form_is_saved_and_restored(qtbot, tmp_path: Path) -> None:
     store.sync()
     again = TrainerTab(probe_environment=False)
     qtbot.addWidget(again)
-    again.check.start = lambda folder: None              # the checker child is not needed here
-    again.restore_settings(QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat))
+    again.check.start = lambda folder, sources=(): None  # the checker child is not needed here
+    again.restore_settings(Settings(tmp_path / "settings.ini"))
     assert again.dataset_edit.text() == str(tmp_path / "songs")
     s = again.settings()
     assert (s.steps, s.batch, s.segment_seconds, s.validate_every) == (2500, 8, 6.5, 0)
@@ -371,6 +373,31 @@ def test_form_is_saved_and_restored(qtbot, tmp_path: Path) -> None:
     assert again.device_combo.currentData() == "auto"     # cuda:0 is not on this machine
     again._environment_ready({"models": [{"name": "base"}], "default": "base", "devices": []})
     assert again.base_combo.currentData() == "base"
+
+
+def test_train_form_survives_a_restart_of_the_window(qtbot, tmp_path: Path, make_window,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README says the Train tab remembers its form: close the app, open it again."""
+    checked = []
+    monkeypatch.setattr("app.trainer.dataset_report.DatasetCheck.start",
+                        lambda self, folder, sources=(): checked.append(folder))
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    window = make_window()
+    tab = window.trainer_tab
+    tab.set_dataset(str(songs))
+    tab.steps_spin.setValue(2500)
+    tab.batch_spin.setValue(8)
+    tab.segment_spin.setValue(6.5)
+    tab.validate_spin.setValue(0)
+    tab.varispeed_check.setChecked(True)
+    window.close()
+    again = make_window().trainer_tab
+    assert again.dataset_edit.text() == str(songs)
+    assert checked == [str(songs), str(songs)]                   # checked again on restart
+    s = again.settings()
+    assert (s.steps, s.batch, s.segment_seconds, s.validate_every, s.varispeed) == (2500, 8, 6.5, 0, 0.5)
+    assert s.device == "auto"
 
 
 def test_dataset_report_view_lists_songs_and_unusable_reasons(qtbot) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui
 
-from app.widgets.envelope import RAW, EnvelopePyramid
+from app.audio.envelope import RAW, EnvelopePyramid
 from app.widgets.waveform_view import WaveformView, format_seconds
 
 pytestmark = pytest.mark.gui

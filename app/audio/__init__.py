@@ -1,1 +1,2 @@
-"""Playback: the pure-numpy StemMixer (one cursor for all lanes) and the sounddevice Player."""
+"""Playback (the pure-numpy StemMixer with one cursor for all lanes, the sounddevice Player) and the
+numpy display maths beside it (waveform envelope pyramids, spectrogram images)."""

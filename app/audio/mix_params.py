@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:  # the mixer's per-track state; only its names and flags are read here
-    from app.audio.mixer import _Track
 
 MIN_GAIN_DB = -96.0  # at or below this a lane is silent
 
@@ -28,6 +25,14 @@ def db_to_gain(gain_db: float) -> float:
 def gain_to_db(gain: float) -> float:
     """dBFS of a linear amplitude (MIN_GAIN_DB for silence)."""
     return MIN_GAIN_DB if gain <= 10.0 ** (MIN_GAIN_DB / 20.0) else 20.0 * math.log10(gain)
+
+
+class LaneLayout(Protocol):
+    """The lanes of a loaded track as a snapshot sees them (the mixer's track state is one):
+    lane names in order, and which of them is the original mixture."""
+
+    names: tuple[str, ...]
+    is_original: tuple[bool, ...]
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class MixParams:
 class MixSnapshot:
     """Immutable snapshot: a track, the params and the linear target gain of every lane."""
 
-    def __init__(self, track: "_Track | None", params: MixParams) -> None:
+    def __init__(self, track: LaneLayout | None, params: MixParams) -> None:
         self.track = track
         self.params = params
         self.master = db_to_gain(params.master_gain_db)

@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
+from model.export_formats import BIT_DEPTHS, FORMATS, MP3_BITRATES, ExportFormat, bit_depth_label
+
 from ..export_choices import ExportChoices, all_presets, remember, remembered, save_user_preset
 from ..jobs import FunctionJob, JobRunner
 from ..settings import Settings
@@ -34,7 +36,6 @@ logger = logging.getLogger(__name__)
 PRESET_LABELS = {"instrumental": "Instrumental (no vocals)", "acappella": "A cappella (vocals only)",
                  "drumless": "Drumless", "bassless": "Bassless",
                  "residual": "Residual (what no stem caught)"}
-BIT_DEPTHS = [("Like the source", 0), ("16-bit", 16), ("24-bit", 24), ("32-bit float", 32)]
 WHAT_I_HEAR = "what_i_hear"
 CUSTOM = "Custom"
 
@@ -124,7 +125,7 @@ class ExportDialog(QDialog):
         self.job: FunctionJob | None = None
         self.report: Any = None
         from model.config import SOURCES
-        from model.export import MP3_BITRATES, PRESETS
+        from model.export import PRESETS
 
         sources = tuple(track.sources) if track is not None else tuple(sources or SOURCES)
         self.preset = QComboBox()
@@ -168,11 +169,12 @@ class ExportDialog(QDialog):
         for kbps in reversed(MP3_BITRATES):
             self.mp3_kbps.addItem(f"{kbps} kbps", kbps)
         self.container = QComboBox()
-        for label, value in (("WAV", "wav"), ("FLAC", "flac"), ("MP3", "mp3")):
-            self.container.addItem(label, value)
+        for spec in FORMATS.values():
+            self.container.addItem(spec.label, spec.name)
         self.bit_depth = QComboBox()
-        for label, value in BIT_DEPTHS:
-            self.bit_depth.addItem(label, value)
+        self.bit_depth.addItem("Like the source", 0)
+        for depth in BIT_DEPTHS:
+            self.bit_depth.addItem(bit_depth_label(depth), depth)
         self.container.currentIndexChanged.connect(self._format_changed)
         first = track.path if track is not None else self.songs[0]
         self.folder = QLineEdit(settings.get("export_folder") or str(first.parent / "stems"))
@@ -229,9 +231,9 @@ class ExportDialog(QDialog):
             self.status.setText("The separation is not complete: unseparated parts will be silent.")
 
     def _format_changed(self, *_args) -> None:
-        mp3 = self.container.currentData() == "mp3"
-        self.bit_depth.setEnabled(not mp3)
-        self.mp3_kbps.setEnabled(mp3)
+        lossy = FORMATS[self.container.currentData()].lossy
+        self.bit_depth.setEnabled(not lossy)
+        self.mp3_kbps.setEnabled(lossy)
 
     # -- choices and presets ------------------------------------------------------------------
     def choices(self) -> ExportChoices:
@@ -307,8 +309,6 @@ class ExportDialog(QDialog):
 
     def start_export(self) -> None:
         """Capture the choices, remember them, and export in a worker."""
-        from model.export import ExportFormat
-
         if self.job is not None:
             return
         selected = [name for name, box in self.stem_checks.items() if box.isChecked()]
@@ -317,7 +317,7 @@ class ExportDialog(QDialog):
             self.status.setText("Choose at least one stem or combined output.")
             return
         choices = self.choices()
-        depth = None if choices.container == "mp3" else (choices.bit_depth or None)
+        depth = None if FORMATS[choices.container].lossy else (choices.bit_depth or None)
         fmt = ExportFormat(container=choices.container, bit_depth=depth, mp3_bitrate_kbps=choices.mp3_kbps)
         out_dir = Path(self.folder.text()).expanduser()
         template = self.template.text().strip() or "{track}/{stem}.{ext}"

@@ -41,12 +41,14 @@ logger = logging.getLogger(__name__)
 CHECK_SCRIPT = r"""
 import json, sys
 from model.dataset_check import check_dataset
+from model.datasets import StemMapping
 
 def progress(done, total, name):
     print(json.dumps({"event": "progress", "done": done, "total": total, "song": name}), flush=True)
 
 try:
-    report = check_dataset(sys.argv[1], progress=progress)
+    mapping = StemMapping.parse([], tuple(sys.argv[2].split(",")))
+    report = check_dataset(sys.argv[1], mapping, progress=progress)
     print(json.dumps({"event": "report", "report": report.to_dict()}, default=str), flush=True)
 except Exception as exc:
     print(json.dumps({"event": "error", "message": f"{type(exc).__name__}: {exc}"}), flush=True)
@@ -77,14 +79,17 @@ class DatasetCheck(QObject):
         self._error = ""
         self._log: list[str] = []
         self.folder = ""
+        self.sources: tuple[str, ...] = SOURCES
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.state() != QProcess.ProcessState.NotRunning
 
-    def start(self, folder: str) -> None:
-        """Check `folder`; a check already running is abandoned (its child killed)."""
+    def start(self, folder: str, sources: tuple[str, ...] = SOURCES) -> None:
+        """Check `folder` for the stems `sources` (the model's, in order); a check already
+        running is abandoned (its child killed)."""
         self.cancel()
         self.folder = folder
+        self.sources = tuple(sources)
         self._parser = JsonLineParser()
         self._report, self._error, self._log = None, "", []
         process = QProcess(self)
@@ -94,7 +99,7 @@ class DatasetCheck(QObject):
         process.finished.connect(self._finished)
         process.errorOccurred.connect(self._process_error)
         self._process = process
-        process.start(sys.executable, ["-c", CHECK_SCRIPT, folder])
+        process.start(sys.executable, ["-c", CHECK_SCRIPT, folder, ",".join(self.sources)])
 
     def cancel(self) -> None:
         process, self._process = self._process, None
@@ -224,13 +229,14 @@ class DatasetReportView(QWidget):
     def show_report(self, report: dict) -> None:
         self.report = report
         self.summary.setText(summarize_report(report))
+        order = tuple(report.get("sources") or SOURCES)      # the model's stems, in its order
         songs = sorted(report.get("songs") or [],
                        key=lambda s: (not s.get("usable"), str(s.get("split")), str(s.get("name"))))
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(songs))
         for row, song in enumerate(songs):
             stems = song.get("stems") or {}
-            found = [s for s in SOURCES if s in stems] + [s for s in stems if s not in SOURCES]
+            found = [s for s in order if s in stems] + [s for s in stems if s not in order]
             channels = max((int(st.get("channels") or 0) for st in stems.values()), default=0)
             problems = song_problems(song)
             cells = (

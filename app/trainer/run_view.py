@@ -31,8 +31,6 @@ from PySide6.QtWidgets import (
 
 import pyqtgraph as pg  # noqa: E402  (after PySide6: pyqtgraph picks the binding already loaded)
 
-from model.config import SOURCES
-
 from ..palette import stem_color
 from ..widgets.sizing import READABLE_PLOT_HEIGHT, fit_columns
 
@@ -54,15 +52,16 @@ def finite(value: Any) -> float | None:
 
 
 def sdr_comparison(before: dict | None, after: dict | None,
-                   sources: tuple[str, ...] = SOURCES) -> list[tuple[str, float | None, float | None, float | None]]:
+                   sources: tuple[str, ...] = ()) -> list[tuple[str, float | None, float | None, float | None]]:
     """Rows (stem, base dB, fine-tuned dB, change dB) for each stem and a final "mean" row.
 
+    Stems come in `sources` order (the model's), then any others in the order the dicts name them.
     `before`/`after` map stem -> SDR in dB (None/NaN = not measurable, e.g. a silent stem).
     The mean is over the stems measured in both, so the two means compare like with like.
     """
     before, after = before or {}, after or {}
     stems = [s for s in sources if s in before or s in after]
-    stems += [s for s in list(before) + list(after) if s not in stems]
+    stems += [s for s in dict.fromkeys(list(before) + list(after)) if s not in stems]
     rows = []
     pairs = []
     for stem in stems:
@@ -94,6 +93,7 @@ class RunView(QSplitter):
         self.before_sdr: dict | None = None
         self.after_sdr: dict | None = None
         self.base_name: str | None = None
+        self.sources: tuple[str, ...] = ()     # the run's stems, in the model's order
         self.scratch = False
         self._build()
 
@@ -113,7 +113,7 @@ class RunView(QSplitter):
         self.sdr_plot.setLabel("bottom", "step")
         self.sdr_plot.showGrid(x=True, y=True, alpha=0.3)
         self.sdr_plot.addLegend(offset=(-10, 10))
-        self.sdr_curves = {stem: self._sdr_curve(stem) for stem in SOURCES}
+        self.sdr_curves: dict[str, Any] = {}   # one per stem of the run, made as they appear
 
         self.results_label = QLabel("The before/after comparison appears when a run is done.")
         self.results_label.setWordWrap(True)
@@ -160,7 +160,11 @@ class RunView(QSplitter):
         self._sdr = {}
         self.before_sdr = self.after_sdr = None
         self.base_name = None
+        self.sources = ()
         self.scratch = scratch
+        for curve in self.sdr_curves.values():     # the next run may have other stems
+            self.sdr_plot.removeItem(curve)
+        self.sdr_curves = {}
         self._redraw()
         self.results_table.setRowCount(0)
         self.results_label.setText("The before/after comparison appears when the run is done.")
@@ -193,6 +197,10 @@ class RunView(QSplitter):
         if not event.get("resumed"):
             self.base_name = event.get("base_model")
             self.scratch = event.get("base_model") == SCRATCH
+        self.sources = tuple(event.get("sources") or self.sources)
+        for stem in self.sources:
+            if stem not in self.sdr_curves:
+                self.sdr_curves[stem] = self._sdr_curve(stem)
 
     def step(self, event: dict) -> None:
         """A "step" event: one more loss point."""
@@ -211,7 +219,7 @@ class RunView(QSplitter):
     def done(self, event: dict) -> None:
         """The "done" event: fill the before/after table; "Use this model" when there is one."""
         self.after_sdr = event.get("best_sdr") or None
-        rows = sdr_comparison(self.before_sdr, self.after_sdr)
+        rows = sdr_comparison(self.before_sdr, self.after_sdr, self.sources)
         self.results_table.setRowCount(len(rows))
         for r, (stem, before, after, change) in enumerate(rows):
             cells = [stem] + [("—" if v is None else f"{v:+.2f} dB" if i == 2 else f"{v:.2f} dB")
@@ -284,7 +292,8 @@ class RunView(QSplitter):
 
     def _redraw(self) -> None:
         self._draw_loss()
-        for stem in self._sdr.keys() - self.sdr_curves.keys():
-            self.sdr_curves[stem] = self._sdr_curve(stem)
+        for stem in self._sdr:
+            if stem not in self.sdr_curves:
+                self.sdr_curves[stem] = self._sdr_curve(stem)
         for stem, curve in self.sdr_curves.items():
             curve.setData(*self._sdr.get(stem, ([], [])))

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,7 +45,10 @@ from PySide6.QtWidgets import (
 )
 
 from ..jobs import FunctionJob, JobRunner
+from ..settings import Settings
 from ..time_format import format_eta
+from model.config import SOURCES
+
 from .dataset_report import DatasetCheck, DatasetReportView
 from .run_view import SCRATCH, RunView, finite
 from .train_process import TrainProcess, TrainSettings
@@ -83,7 +86,8 @@ def _probe_environment() -> dict:
     from model import model_store
     from model.devices import list_devices
 
-    models = [{"name": m.name, "location": m.location, "description": m.card.description}
+    models = [{"name": m.name, "location": m.location, "description": m.card.description,
+               "sources": list(m.card.config.sources)}
               for m in model_store.installed_models()]
     default = model_store.default_model_name()
     devices = [{"id": d.id, "name": d.name} for d in list_devices()]
@@ -267,6 +271,7 @@ class TrainerTab(QWidget):
         self.check_button.clicked.connect(lambda: self.set_dataset(self.dataset_edit.text()))
         self.dataset_edit.editingFinished.connect(self._dataset_edited)
         self.out_edit.textChanged.connect(lambda _t: self._update_controls())
+        self.base_combo.currentIndexChanged.connect(lambda _i: self._base_changed())
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.run_view.use_button.clicked.connect(self.use_trained_model)
@@ -327,6 +332,8 @@ class TrainerTab(QWidget):
         # keep the user's choice across refreshes; the first real list preselects the default model
         current = self.base_combo.currentData() if getattr(self, "_models_listed", False) else None
         self._models_listed = bool(models)
+        self._model_sources = {m["name"]: tuple(m["sources"]) for m in models if m.get("sources")}
+        blocked = self.base_combo.blockSignals(True)       # one "base changed" for the refill
         self.base_combo.clear()
         for m in models:
             label = m["name"] + ("  (default)" if m["name"] == default else "")
@@ -338,6 +345,21 @@ class TrainerTab(QWidget):
         if index < 0:                                        # first list, or that model is gone
             index = self.base_combo.findData(default)
         self.base_combo.setCurrentIndex(max(0, index))
+        self.base_combo.blockSignals(blocked)
+        if not blocked and models:
+            self._base_changed()
+
+    def base_sources(self) -> tuple[str, ...]:
+        """The stems of the chosen base model (a new network: model.config.SOURCES), which the
+        dataset is checked for and the run trains."""
+        return self._model_sources.get(self.base_combo.currentData() or "", SOURCES)
+
+    def _base_changed(self) -> None:
+        """Another base model with other stems: check the dataset again for those."""
+        folder = self.dataset_edit.text().strip()
+        if folder and self.check.folder and tuple(self.check.sources) != self.base_sources() \
+                and Path(folder).expanduser().is_dir():
+            self.set_dataset(folder)
 
     # -- dataset ----------------------------------------------------------------------------
     def _choose_dataset(self) -> None:
@@ -372,7 +394,7 @@ class TrainerTab(QWidget):
             stamp = time.strftime("%Y%m%d-%H%M")
             self.out_edit.setText(str(Path.home() / "StemDeck" / "training" / f"{path.name}-{stamp}"))
         self.report_view.show_message(f"Checking {path} …")
-        self.check.start(str(path))
+        self.check.start(str(path), self.base_sources())
         self._update_controls()
 
     def _check_progress(self, done: int, total: int, song: str) -> None:
@@ -622,43 +644,35 @@ class TrainerTab(QWidget):
         self.run_view.use_button.setEnabled(True)
 
     # -- persisted form ---------------------------------------------------------------------
-    def save_settings(self, settings: QSettings) -> None:
-        """Remember the form (group "trainer") for the next session."""
-        settings.beginGroup("trainer")
-        settings.setValue("dataset", self.dataset_edit.text().strip())
-        settings.setValue("base_model", self.base_combo.currentData() or "")
-        settings.setValue("steps", self.steps_spin.value())
-        settings.setValue("batch", self.batch_spin.value())
-        settings.setValue("segment_seconds", float(self.segment_spin.value()))
-        settings.setValue("validate_every", self.validate_spin.value())
-        settings.setValue("varispeed", self.varispeed_check.isChecked())
-        settings.setValue("device", self.device_combo.currentData() or "auto")
-        settings.endGroup()
+    def save_settings(self, settings: Settings) -> None:
+        """Remember the form (the `train_*` prefs) for the next session."""
+        settings.set("train_dataset", self.dataset_edit.text().strip())
+        settings.set("train_base_model", self.base_combo.currentData() or "")
+        settings.set("train_steps", self.steps_spin.value())
+        settings.set("train_batch", self.batch_spin.value())
+        settings.set("train_segment_seconds", float(self.segment_spin.value()))
+        settings.set("train_validate_every", self.validate_spin.value())
+        settings.set("train_varispeed", self.varispeed_check.isChecked())
+        settings.set("train_device", self.device_combo.currentData() or "auto")
 
-    def restore_settings(self, settings: QSettings) -> None:
+    def restore_settings(self, settings: Settings) -> None:
         """Refill the form from `save_settings` (typed defaults; the dataset is checked again)."""
-        settings.beginGroup("trainer")
-        try:
-            self.steps_spin.setValue(int(settings.value("steps", self.steps_spin.value(), type=int)))
-            self.batch_spin.setValue(int(settings.value("batch", self.batch_spin.value(), type=int)))
-            self.segment_spin.setValue(float(settings.value("segment_seconds", self.segment_spin.value(),
-                                                            type=float)))
-            self.validate_spin.setValue(int(settings.value("validate_every", self.validate_spin.value(),
-                                                           type=int)))
-            self.varispeed_check.setChecked(bool(settings.value("varispeed", False, type=bool)))
-            device = str(settings.value("device", "auto", type=str))
-            if self.device_combo.findData(device) < 0:
-                self.device_combo.addItem(device, device)   # confirmed when the device list arrives
-            self.device_combo.setCurrentIndex(self.device_combo.findData(device))
-            base = str(settings.value("base_model", "", type=str))
-            if base and self.base_combo.findData(base) < 0:
-                self.base_combo.insertItem(0, base, base)
-            if base:
-                self.base_combo.setCurrentIndex(self.base_combo.findData(base))
-                self._models_listed = True                  # keep this choice when the list arrives
-            dataset = str(settings.value("dataset", "", type=str))
-        finally:
-            settings.endGroup()
+        self.steps_spin.setValue(settings.get("train_steps"))
+        self.batch_spin.setValue(settings.get("train_batch"))
+        self.segment_spin.setValue(settings.get("train_segment_seconds"))
+        self.validate_spin.setValue(settings.get("train_validate_every"))
+        self.varispeed_check.setChecked(settings.get("train_varispeed"))
+        device = settings.get("train_device") or "auto"
+        if self.device_combo.findData(device) < 0:
+            self.device_combo.addItem(device, device)       # confirmed when the device list arrives
+        self.device_combo.setCurrentIndex(self.device_combo.findData(device))
+        base = settings.get("train_base_model")
+        if base and self.base_combo.findData(base) < 0:
+            self.base_combo.insertItem(0, base, base)
+        if base:
+            self.base_combo.setCurrentIndex(self.base_combo.findData(base))
+            self._models_listed = True                      # keep this choice when the list arrives
+        dataset = settings.get("train_dataset")
         if dataset and Path(dataset).is_dir():
             self.set_dataset(dataset)
 

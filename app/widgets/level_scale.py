@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.palette import heatmap_lut
-from app.widgets.spectrogram import RANGE_DB
+from app.audio.spectrogram import RANGE_DB
 
 BAR_HEIGHT = 8  # px
 

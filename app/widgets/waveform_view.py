@@ -38,8 +38,8 @@ MOUSE_GESTURES: tuple[tuple[str, str], ...] = (
     ("Shift+drag", "Select an A–B loop (drag its edges to adjust)"),
     ("Right-click", "Clear the A–B loop"),
 )
-from app.widgets.envelope import EnvelopePyramid
-from app.widgets.spectrogram import Spectrogram, frequency_ticks
+from app.audio.envelope import EnvelopePyramid
+from app.audio.spectrogram import Spectrogram, frequency_ticks
 
 logger = logging.getLogger(__name__)
 

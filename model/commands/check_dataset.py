@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", metavar="DIR", help="dataset folder")
     parser.add_argument("--map", dest="stem_map", action="append", metavar="STEM=GLOB[,GLOB]",
                         help="extra file-name patterns for a stem (as in stemdeck train)")
+    parser.add_argument("--sources", metavar="LIST",
+                        help="stems to look for, in order (as in stemdeck train; default "
+                        "drums,bass,other,vocals)")
     parser.add_argument("--json", metavar="FILE", help="also write the report as JSON ('-' = stdout)")
 
 
@@ -26,7 +29,14 @@ def run(args: argparse.Namespace) -> int:
     from ..datasets import StemMapping
     from ..errors import OutputExistsError
 
-    mapping = StemMapping.parse(args.stem_map)
+    from ..config import SOURCES, parse_sources
+    from ..errors import StemDeckError
+
+    try:
+        sources = parse_sources(args.sources) if args.sources else SOURCES
+    except ValueError as exc:
+        raise StemDeckError(f"--sources: {exc}") from None
+    mapping = StemMapping.parse(args.stem_map, sources)
 
     def progress(i: int, n: int, name: str) -> None:
         if sys.stderr.isatty() and name:

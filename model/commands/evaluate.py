@@ -13,6 +13,8 @@ import argparse
 import logging
 import sys
 
+from model.separation_settings import DEFAULT_SETTINGS
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=["test", "valid", "train", "all"], default="test",
                         help="songs to evaluate (default test; folders without splits: all songs)")
     parser.add_argument("--full", action="store_true", help="also ISR/SIR/SAR via museval (slow)")
-    parser.add_argument("--shifts", type=int, default=1, help="random time shifts averaged (paper: 10)")
+    parser.add_argument("--shifts", type=int, default=DEFAULT_SETTINGS.shifts,
+                        help="random time shifts averaged (paper: 10)")
     parser.add_argument("--baselines", action="store_true",
                         help="add mixture, scaled-mixture and oracle-mask rows")
     parser.add_argument("--max-seconds", type=float, help="score only the middle part of each song")

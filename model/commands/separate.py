@@ -18,6 +18,10 @@ import logging
 import sys
 from pathlib import Path
 
+from model.export_formats import BIT_DEPTHS, CONTAINERS
+from model.separation_settings import (DEFAULT_QUALITY, DEFAULT_SETTINGS, PRECISIONS, QUALITY_PRESETS,
+                                       SeparationSettings, quality_settings)
+
 logger = logging.getLogger(__name__)
 
 #: Like demucs: `stemdeck separate song.wav` writes under ./separated/.
@@ -33,12 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="NAME|PATH",
                         help="installed model name or a .safetensors file (default: the default model)")
     parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--shifts", type=int, default=1,
-                        help="random time offsets averaged (better quality, N times slower; paper: 10)")
-    parser.add_argument("--overlap", type=float, default=0.25, help="segment overlap fraction (default 0.25)")
+    parser.add_argument("--quality", choices=tuple(QUALITY_PRESETS), default=DEFAULT_QUALITY,
+                        help="the app's presets: " + "; ".join(p.label for p in QUALITY_PRESETS.values())
+                        + f" (default {DEFAULT_QUALITY}); --shifts/--overlap override it")
+    parser.add_argument("--shifts", type=int,
+                        help="random time offsets averaged (better quality, N times slower; paper: 10; "
+                        f"default: the quality's, {DEFAULT_SETTINGS.shifts})")
+    parser.add_argument("--overlap", type=float,
+                        help=f"segment overlap fraction (default: the quality's, {DEFAULT_SETTINGS.overlap})")
     parser.add_argument("--segment", type=float, metavar="SECONDS",
                         help="segment length in seconds (default: the model's)")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="auto = fp16 on CUDA, fp32 elsewhere")
     parser.add_argument("--stems", metavar="LIST",
                         help="comma-separated stems to write, e.g. vocals,drums (default: all); "
@@ -46,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mix", action="append", default=[], metavar="NAME=STEM+STEM",
                         help="extra combined output, e.g. instrumental=drums+bass+other, "
                         "karaoke=mixture-vocals, or a preset (instrumental, acappella, drumless, bassless); repeatable")
-    parser.add_argument("--format", default="wav", choices=("wav", "flac", "mp3"), help="file format (default wav)")
-    parser.add_argument("--bit-depth", type=int, choices=(16, 24, 32),
+    parser.add_argument("--format", default="wav", choices=CONTAINERS, help="file format (default wav)")
+    parser.add_argument("--bit-depth", type=int, choices=BIT_DEPTHS,
                         help="16, 24 or 32 (float; WAV only); default: like the source")
     parser.add_argument("--samplerate", type=int, help="output sample rate in Hz (default: the source's)")
     parser.add_argument("--mp3-bitrate", type=int, default=320, metavar="KBPS", help="MP3 bitrate (default 320)")
@@ -149,6 +158,19 @@ class _EncodeBar:
         self.bar.close()
 
 
+def separation_settings(args: argparse.Namespace) -> SeparationSettings:
+    """The `--quality` preset with `--shifts`, `--overlap`, `--segment` and `--precision` applied;
+    StemDeckError naming the problem when a value is out of range."""
+    from model.errors import StemDeckError
+
+    changes = {name: value for name, value in (("shifts", args.shifts), ("overlap", args.overlap),
+                                               ("segment_seconds", args.segment)) if value is not None}
+    try:
+        return quality_settings(args.quality).replace(precision=args.precision, **changes)
+    except ValueError as exc:
+        raise StemDeckError(f"bad separation settings: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -159,12 +181,14 @@ def run(args: argparse.Namespace) -> int:
     from model.export import ExportFormat, batch_root, export_track, relpath_of, track_name
     from model.model_store import resolve_model
     from model.output_specs import parse_output_spec
-    from model.separate import separate
+    from model.separate import Separator
 
     # Everything that can be checked without a song is checked before the first one.
+    settings = separation_settings(args)
     _device, report = select_device(args.device)
     installed = resolve_model(args.model)
     model, card = load_model(installed.weights_path, device="cpu")
+    separator = Separator(model, device=args.device, settings=settings)
     sources = list(model.config.sources)
     model_name = installed.name
     fmt = ExportFormat(container=args.format, bit_depth=args.bit_depth, samplerate=args.samplerate,
@@ -210,9 +234,7 @@ def run(args: argparse.Namespace) -> int:
             seconds = loaded.samples.shape[1] / loaded.samplerate
             bar = _Bar(path.name, seconds)
             try:
-                result = separate(loaded.samples, model, device=args.device, shifts=args.shifts,
-                                  overlap=args.overlap, segment_seconds=args.segment,
-                                  precision=args.precision, exact_sum=args.exact_sum, progress=bar)
+                result = separator.separate(loaded.samples, exact_sum=args.exact_sum, progress=bar)
             finally:
                 bar.close()
             stems = {name: result.stems[i] for i, name in enumerate(result.sources)}

@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--map", dest="stem_map", action="append", metavar="STEM=GLOB[,GLOB]",
                    help="extra file-name patterns for a stem, e.g. vocals=lead*,bgv*; "
                    "ignore=click* skips files; other= drops unmatched files (repeatable)")
+    g.add_argument("--sources", metavar="LIST",
+                   help="stems the model separates, in order, e.g. drums,bass,other,vocals,guitar,piano "
+                   "(from scratch; default: the base model's, or drums,bass,other,vocals); files named "
+                   "after a stem go to it")
     g.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint, with its settings")
     m = parser.add_argument_group("model")
@@ -107,6 +111,8 @@ def _explicit(args: argparse.Namespace) -> dict[str, Any]:
         values["stem_map"] = list(args.stem_map)
     if args.tiny:
         values["tiny"] = True
+    if getattr(args, "sources", None):
+        values["sources"] = args.sources.split(",")     # checked by TrainConfig
     return values
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..augment import AugmentConfig
+from ..config import parse_sources
 
 SCHEDULES = ("cosine", "constant")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -65,6 +66,9 @@ class TrainConfig:
     checkpoint_minutes: float = 10.0
     log_every: int = 10
     stem_map: list[str] = field(default_factory=list)
+    #: stems the model separates, in output order; empty = the base model's (from scratch:
+    #: model.config.SOURCES). Fine-tuning cannot change them (the output layer's shape).
+    sources: list[str] = field(default_factory=list)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -87,6 +91,11 @@ class TrainConfig:
             problems.append("workers must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             problems.append("ema decay must be 0 (off) or between 0 and 1")
+        if self.sources:
+            try:
+                self.sources = list(parse_sources(",".join(self.sources)))
+            except ValueError as exc:
+                problems.append(f"sources: {exc}")
         if self.init_from and self.base_model is not None:
             problems.append("--init-from starts a new network: it cannot be combined with --from")
         if problems:

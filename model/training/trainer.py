@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from ..config import ModelConfig, tiny_config
+from ..config import SOURCES, ModelConfig, tiny_config
 from ..datasets import DatasetIndex, ExcerptDataset, StemMapping, discover_dataset, load_song
 from ..errors import DatasetError, ModelLoadError, OutputExistsError, StemDeckError
 from ..evaluate import song_sdr
@@ -185,7 +185,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
 
         # data
-        mapping = StemMapping.parse(cfg.stem_map)
+        mapping = StemMapping.parse(cfg.stem_map, tuple(cfg.sources) or SOURCES)
         self.index: DatasetIndex = discover_dataset(cfg.data, mapping, cfg.valid_fraction, cfg.seed)
         if not self.index.train:
             raise DatasetError(f"{cfg.data}: no usable training songs")
@@ -195,6 +195,11 @@ class Trainer:
         # model
         self.model = self._build_model()
         mcfg: ModelConfig = self.model.config
+        if cfg.sources and tuple(cfg.sources) != tuple(mcfg.sources):
+            raise ModelLoadError(
+                f"--sources {','.join(cfg.sources)}: the base model {self.base_info.get('name', '')!r} "
+                f"separates {', '.join(mcfg.sources)}, and fine-tuning cannot change a model's stems; "
+                "use --from scratch for new stems, or leave out --sources")
         if tuple(mcfg.sources) != tuple(mapping.sources):
             mapping = StemMapping.parse(cfg.stem_map, tuple(mcfg.sources))
             self.index = discover_dataset(cfg.data, mapping, cfg.valid_fraction, cfg.seed)
@@ -247,7 +252,8 @@ class Trainer:
         if spec is not None and str(spec).lower() == "scratch":
             torch.manual_seed(cfg.seed)
             shape = dict(channels=cfg.channels, depth=cfg.depth, rnn=cfg.rnn, norm=cfg.norm,
-                         attention=cfg.attention, resample=cfg.resample)
+                         attention=cfg.attention, resample=cfg.resample,
+                         sources=tuple(cfg.sources) or SOURCES)
             mcfg = tiny_config(**{k: v for k, v in shape.items() if k not in ("channels", "depth", "resample")}) \
                 if cfg.tiny else ModelConfig(**shape)
             self.base_info = {"name": "scratch", "config": mcfg.to_dict()}
@@ -521,6 +527,7 @@ class Trainer:
             "train_songs": len(self.index.train), "valid_songs": min(len(self.index.valid), cfg.valid_songs),
             "unusable_songs": [{"path": p, "reason": r} for p, r in self.index.unusable],
             "parameters": params, "base_model": self.base_info.get("name"), "out": str(self.out),
+            "sources": list(self.sources),
         })
         if (self.dist.is_main and self.step == 0 and not self.resume
                 and self.base_info.get("name") != "scratch" and cfg.validate_every > 0):
