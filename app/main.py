@@ -15,9 +15,11 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from model.resources import resource_root
+
 logger = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+RESOURCES = resource_root()
 
 
 def setup_logging(verbose: bool = False) -> Path | None:
