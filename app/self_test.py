@@ -95,12 +95,12 @@ def check_portaudio(_tmp: Path) -> str:
     """PortAudio loads; its version and the number of devices (none is fine: no sound card)."""
     import sounddevice as sd
 
-    version = sd.get_portaudio_version()[1]
+    version = sd.get_portaudio_version()[1].split(",")[0]
     try:
-        devices = len(sd.query_devices())
+        devices = f"{len(sd.query_devices())} device(s)"
     except sd.PortAudioError as exc:
-        return f"{version}, devices not listed ({exc})"
-    return f"{version}, {devices} device(s)"
+        devices = f"devices not listed ({exc})"
+    return f"{version}, {devices}, library {sd._libname}"
 
 
 def check_bundled_model(_tmp: Path) -> str:
