@@ -18,6 +18,9 @@ version=$("$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "r
 arch=$(uname -m)
 name="StemDeck-${version}-linux-${arch}"
 
+for tool in objdump readelf ldd; do   # PyInstaller's and the spec's dependency analysis
+  command -v "$tool" >/dev/null || { echo "build_frozen: $tool is missing (Debian/Ubuntu: apt-get install binutils)" >&2; exit 1; }
+done
 if ! "$py" -c 'import torch, sys; sys.exit(0 if torch.version.cuda is None else 1)'; then
   echo "build_frozen: this environment has a CUDA build of torch; the frozen build ships the CPU one." >&2
   echo "  install it with: $py -m pip install torch==\$(version) --index-url https://download.pytorch.org/whl/cpu" >&2
