@@ -4,12 +4,23 @@
 place that knows both exist:
 
 - `stemdeck separate|train|evaluate|...` and `stemdeck --help/--version` run `model.cli` headless;
-- `stemdeck` alone, or `stemdeck song.wav ...`, opens the desktop app with those files.
+- `stemdeck` alone, or `stemdeck song.wav ...`, opens the desktop app with those files;
+- `stemdeck --self-test` checks the installation's native pieces (app/self_test.py);
+- hidden: `stemdeck --child-python -m MODULE ...` runs a module as `python -m` would, so a frozen
+  build (whose executable is this launcher, not an interpreter) can start the trainer and other
+  child processes (app/child_python.py).
+
+`multiprocessing.freeze_support()` comes first: in a frozen build a worker process (a DataLoader
+worker under the spawn start method) re-runs this executable, and must not reach the app.
 """
 
 from __future__ import annotations
 
 import sys
+
+from app.child_python import CHILD_FLAG
+
+SELF_TEST_FLAG = "--self-test"
 
 
 def wants_gui(argv: list[str]) -> bool:
@@ -20,7 +31,18 @@ def wants_gui(argv: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [SELF_TEST_FLAG]:
+        from app.self_test import run
+
+        return run()
+    if argv[:1] == [CHILD_FLAG]:
+        from app.child_python import run_child
+
+        return run_child(argv[1:])
     if wants_gui(argv):
         from app.main import main as gui_main
 

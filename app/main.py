@@ -15,9 +15,11 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from model.resources import resource_root
+
 logger = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+RESOURCES = resource_root()
 
 
 def setup_logging(verbose: bool = False) -> Path | None:
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "stemdeck"])
     app.setOrganizationName(settings_mod.ORGANIZATION)
     app.setApplicationName(settings_mod.APPLICATION)
+    app.setDesktopFileName("stemdeck")   # matches packaging/stemdeck.desktop (Wayland app id, taskbar icon)
     from .single_instance import send_to_running, serve_window
 
     if not args.new_window and send_to_running(args.files):

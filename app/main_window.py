@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout,
                                QMessageBox,
                                QProgressBar, QPushButton, QToolBar, QVBoxLayout, QWidget)
 
+from model.resources import resource_path
+
 from .dialogs.about_dialog import AboutDialog
 from .dialogs.export_dialog import ExportDialog
 from .gc_pauses import freeze_startup_objects
@@ -38,7 +40,7 @@ from .widgets.sizing import scrollable
 
 logger = logging.getLogger(__name__)
 
-ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
+ICONS = resource_path("icons")
 
 
 def open_filter() -> str:

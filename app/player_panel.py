@@ -17,6 +17,8 @@ from typing import Callable
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from model.resources import resource_path
+
 from .audio.mixer import ORIGINAL, StemMixer
 from .audio.player import Player
 from .jobs import JobRunner
@@ -103,7 +105,7 @@ class PlayerPanel(QWidget):
         """Light icons for the dark theme (the style's standard ones are dark grey)."""
         from PySide6.QtGui import QIcon
 
-        icons = Path(__file__).resolve().parents[1] / "resources" / "icons"
+        icons = resource_path("icons")
         play, pause = QIcon(str(icons / "play.svg")), QIcon(str(icons / "pause.svg"))
         if hasattr(self.transport, "_play_icon") and hasattr(self.transport, "_pause_icon"):
             self.transport._play_icon, self.transport._pause_icon = play, pause

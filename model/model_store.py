@@ -2,8 +2,8 @@
 
 Two folders are searched, each holding NAME.safetensors + NAME.json pairs:
 
-- bundled: `<repo>/resources/models` (found relative to this package; inside a frozen app, the
-  same path under the bundle's data folder);
+- bundled: `resources/models` (`model.resources.resource_path`: next to this package, or inside a frozen app
+  under the bundle's data folder);
 - user: `user_models_dir()` = `<home>/models`, where `<home>` is `$STEMDECK_HOME`, else
   `$XDG_DATA_HOME/stemdeck`, else `~/.local/share/stemdeck`.
 
@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +60,9 @@ def bundled_models_dir() -> Path:
     env = os.environ.get("STEMDECK_BUNDLED_MODELS")
     if env:
         return Path(env)
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    root = Path(frozen_root) if frozen_root else Path(__file__).resolve().parents[1]
-    return root / "resources" / "models"
+    from .resources import resource_path
+
+    return resource_path("models")
 
 
 def _default_file() -> Path:

@@ -11,8 +11,9 @@ mode="${1:-run}"; shift || true
 run_pkgs=(libportaudio2 libsndfile1 libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon0
           libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
           libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1)
-# tests: a PulseAudio null sink for real playback; libfluidsynth + a small GM soundfont for the corpus renderer
-test_pkgs=(pulseaudio pulseaudio-utils libasound2-plugins libfluidsynth3 timgm6mb-soundfont)
+# tests: a PulseAudio null sink for real playback; libfluidsynth + a small GM soundfont for the corpus renderer;
+# desktop-file-validate and update-desktop-database for the desktop entry and install.sh tests
+test_pkgs=(pulseaudio pulseaudio-utils libasound2-plugins libfluidsynth3 timgm6mb-soundfont desktop-file-utils)
 want=("${run_pkgs[@]}")
 [ "$mode" = test ] && want+=("${test_pkgs[@]}")
 missing=()

@@ -15,7 +15,6 @@ Unusable songs are listed with the reason, highlighted, and sorted last.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, Qt, Signal
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from model.config import SOURCES
 
+from ..child_python import python_command
 from ..widgets.sizing import fit_columns
 from .train_process import JsonLineParser, child_environment
 
@@ -99,7 +99,7 @@ class DatasetCheck(QObject):
         process.finished.connect(self._finished)
         process.errorOccurred.connect(self._process_error)
         self._process = process
-        process.start(sys.executable, ["-c", CHECK_SCRIPT, folder, ",".join(self.sources)])
+        process.start(*python_command(["-c", CHECK_SCRIPT, folder, ",".join(self.sources)]))
 
     def cancel(self) -> None:
         process, self._process = self._process, None

@@ -28,12 +28,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+from ..child_python import python_command
 
 logger = logging.getLogger(__name__)
 
@@ -150,14 +151,9 @@ class TrainSettings:
 
 
 def train_command(settings: TrainSettings, python: str | None = None) -> tuple[str, list[str]]:
-    """(program, arguments) that run the training CLI in a fresh interpreter.
-
-    In a frozen app (PyInstaller sets `sys.frozen`) the executable is StemDeck itself, whose
-    entry point is `model.cli.main`: it takes the subcommand directly.
-    """
-    if python is None and getattr(sys, "frozen", False):
-        return sys.executable, settings.to_args()
-    return python or sys.executable, ["-u", "-m", "model.cli", *settings.to_args()]
+    """(program, arguments) that run the training CLI in a fresh process: `python -u -m model.cli
+    train ...` from source; frozen, the StemDeck executable's hidden child mode (app.child_python)."""
+    return python_command(["-m", "model.cli", *settings.to_args()], python)
 
 
 def child_environment(extra: dict[str, str] | None = None) -> QProcessEnvironment:
