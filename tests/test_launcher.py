@@ -55,3 +55,15 @@ def test_no_engine_module_imports_the_app_or_qt():
     count, loaded = out.stdout.strip().splitlines()[-2:]
     assert int(count) > 40           # the walk found the engine's modules, sub-packages included
     assert loaded == "[]"
+
+
+def test_every_subcommand_help_prints(capsys):
+    """`stemdeck COMMAND --help` prints its usage for every command (a stray % in a help text
+    once made `stemdeck separate --help` crash inside argparse)."""
+    from model.cli import COMMANDS, main
+
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0, name
+        assert f"usage: stemdeck {name}" in capsys.readouterr().out, name

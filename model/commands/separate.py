@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="installed model name or a .safetensors file (default: the default model)")
     parser.add_argument("--device", default="auto", help="auto (CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
     parser.add_argument("--quality", choices=tuple(QUALITY_PRESETS), default=DEFAULT_QUALITY,
-                        help="the app's presets: " + "; ".join(p.label for p in QUALITY_PRESETS.values())
+                        help="the app's presets: " + "; ".join(p.label.replace("%", "%%") for p in QUALITY_PRESETS.values())
                         + f" (default {DEFAULT_QUALITY}); --shifts/--overlap override it")
     parser.add_argument("--shifts", type=int,
                         help="random time offsets averaged (better quality, N times slower; paper: 10; "
