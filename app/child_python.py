@@ -21,13 +21,18 @@ def is_frozen() -> bool:
     return bool(getattr(sys, "frozen", False))
 
 
+def _runs_python(args: list[str]) -> bool:
+    """Whether `args` starts like a Python command line this module runs: `-m MODULE` or `-c CODE`."""
+    return args[:1] in (["-m"], ["-c"]) and len(args) >= 2
+
+
 def python_command(args: list[str], python: str | None = None) -> tuple[str, list[str]]:
     """(program, arguments) that run `python -u ARGS` in a fresh process.
 
     `args` starts with `-m MODULE` or `-c CODE`. `python` names another interpreter explicitly
     (tests); otherwise the running one, or, frozen, the StemDeck executable in its hidden mode.
     """
-    if args[:1] not in (["-m"], ["-c"]) or len(args) < 2:
+    if not _runs_python(args):
         raise ValueError(f"expected -m MODULE or -c CODE, got {args[:2]}")
     if python is None and is_frozen():
         return sys.executable, [CHILD_FLAG, *args]
@@ -39,7 +44,7 @@ def run_child(argv: list[str]) -> int:
 
     Returns the exit status (a `SystemExit` inside the child's code ends here, as in Python).
     """
-    if argv[:1] not in (["-m"], ["-c"]) or len(argv) < 2:
+    if not _runs_python(argv):
         print(f"stemdeck {CHILD_FLAG}: expected -m MODULE or -c CODE", file=sys.stderr)
         return 2
     for stream in (sys.stdout, sys.stderr):  # `-u`: the parent reads progress line by line

@@ -3,7 +3,7 @@
 The ladder, one rung per out-of-memory error: halve the segments per batch (down to one), then
 halve the segment length (down to `min_segment_frames`), then, on an accelerator, move to the CPU
 with the full segment and an automatic batch size; on the CPU with the smallest settings there is
-nothing left and a `DeviceError` says so. `model.separator` applies each step and replans.
+nothing left and a `DeviceError` says so. `model.separate.Separator` applies each step and replans.
 """
 
 from __future__ import annotations
