@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--bus-compressor", type=float, default=0.0, metavar="SHARE",
                    help="share of songs (0-1) whose whole mix goes through one bus compressor or "
                         "limiter, applied as one gain envelope to every stem (default 0)")
+    b.add_argument("--synth-effects", action="store_true",
+                   help="turn on fluidsynth's built-in reverb and chorus for soundfont parts, as the "
+                        "fluidsynth command line does by default (default: off, pedalboard adds the rooms)")
     b.add_argument("-v", "--verbose", action="store_true")
     m = sub.add_parser("manifest", help="rewrite OUT/manifest.json from the complete songs and print hours per split")
     m.add_argument("--out", type=Path, required=True)
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                             max_seconds=hi if args.max_seconds is None else args.max_seconds,
                             soundfonts=args.soundfonts, valid_every=args.valid_every,
                             vocals_source=args.vocals_source, real_audio=not args.no_real_audio, profile=args.profile,
-                            bus_compressor=args.bus_compressor)
+                            bus_compressor=args.bus_compressor, synth_effects=args.synth_effects)
         build(opts, progress=lambda msg: print(msg, flush=True))
     except StemDeckError as exc:
         print(f"error: {exc}", file=sys.stderr)

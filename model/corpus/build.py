@@ -51,6 +51,7 @@ class BuildOptions:
     real_audio: bool = True  # mix real recorded guitars (Frets on Fire packs) into some songs' "other"
     profile: str = "full"  # see profiles.py: "full" or "simple" (the CORPUS_NOTES baseline recipe)
     bus_compressor: float = 0.0  # share of songs whose whole mix goes through one bus compressor/limiter
+    synth_effects: bool = False  # fluidsynth's built-in reverb and chorus on soundfont parts
 
 
 def split_of(index: int, every: int) -> str:
@@ -144,7 +145,7 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
             audio = np.stack([mono, mono])
             sf_name = "formant synthesis (WORLD)"
         else:
-            audio, program = render_part(part, sf_used, SAMPLERATE, frames)
+            audio, program = render_part(part, sf_used, SAMPLERATE, frames, effects=opts.synth_effects)
             sf_name = sf_used.name
         if not np.all(np.isfinite(audio)):  # seen for ~2-3 % of songs: say which part, not "would clip"
             raise CorpusError(f"{name}: part {part.name!r} ({part.engine}) rendered non-finite samples")
@@ -218,7 +219,7 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
         "samplerate": SAMPLERATE, "genre": song.genre, "bpm": round(song.bpm, 2), "meter": song.meter,
         "key": song.key, "mode": song.mode, "swing": round(song.swing, 3), "drum_kit": kit,
         "stem_level_db": {k: round(v, 2) for k, v in layer_db.items()}, "mix_peak": round(peak, 3),
-        "bus_compressor": bus,
+        "bus_compressor": bus, "synth_effects": opts.synth_effects,
         "silent_stems": [s for s in SOURCES if not np.any(ints[s])],
         "parts": parts_meta,
     }
@@ -422,7 +423,10 @@ def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Pa
         "generator": "stemdeck model.corpus", "generator_version": GENERATOR_VERSION,
         "command": f"python -m model.corpus build --out {opts.out} --songs {opts.songs} --seed {opts.seed} "
                    f"--min-seconds {opts.min_seconds} --max-seconds {opts.max_seconds} --soundfonts {opts.soundfonts}"
-                   f" --profile {opts.profile}",
+                   f" --profile {opts.profile}"
+                   + (f" --bus-compressor {opts.bus_compressor}" if opts.bus_compressor else "")
+                   + (" --synth-effects" if opts.synth_effects else ""),
+        "synth_effects": opts.synth_effects,
         "profile": opts.profile,
         "seed": opts.seed, "songs_requested": opts.songs, "songs_complete": len(songs),
         "samplerate": SAMPLERATE, "channels": 2, "format": "WAV PCM_16; mixture = exact integer sum of the stems",

@@ -71,14 +71,17 @@ def check_fluidsynth() -> None:
 
 
 class _Synth:
-    def __init__(self, sf: SoundFont, samplerate: int):
+    def __init__(self, sf: SoundFont, samplerate: int, effects: bool = False):
         lib = _lib()
         self.lib = lib
         self.settings = lib.new_fluid_settings()
         lib.fluid_settings_setnum(self.settings, b"synth.sample-rate", float(samplerate))
         lib.fluid_settings_setnum(self.settings, b"synth.gain", 0.5)
-        lib.fluid_settings_setint(self.settings, b"synth.reverb.active", 0)  # pedalboard does the rooms
-        lib.fluid_settings_setint(self.settings, b"synth.chorus.active", 0)
+        # fluidsynth's own reverb and chorus (at its default settings, each preset's sends): off
+        # unless asked for, because pedalboard does the rooms; the fluidsynth command line that
+        # rendered the CORPUS_NOTES corpus had them on, as it does by default
+        lib.fluid_settings_setint(self.settings, b"synth.reverb.active", int(effects))
+        lib.fluid_settings_setint(self.settings, b"synth.chorus.active", int(effects))
         lib.fluid_settings_setint(self.settings, b"synth.polyphony", 512)
         lib.fluid_settings_setint(self.settings, b"synth.cpu-cores", 1)
         self.synth = lib.new_fluid_synth(self.settings)
@@ -87,6 +90,11 @@ class _Synth:
         self.sfid = lib.fluid_synth_sfload(self.synth, str(sf.path).encode(), 1)
         if self.sfid < 0:
             raise CorpusError(f"fluidsynth could not load the soundfont {sf.path}")
+
+    def close(self) -> None:
+        self.lib.delete_fluid_synth(self.synth)
+        self.lib.delete_fluid_settings(self.settings)
+        self.synth = self.settings = None
 
     def write(self, out: np.ndarray, start: int, stop: int) -> None:
         """Render frames [start, stop) into ``out`` (2, N) float32 (C-contiguous rows)."""
@@ -102,6 +110,8 @@ class _Synth:
 
 
 _SYNTHS: dict[tuple[str, int], _Synth] = {}
+
+
 def _synth(sf: SoundFont, samplerate: int) -> _Synth:
     key = (str(sf.path), samplerate)
     if key not in _SYNTHS:
@@ -109,13 +119,28 @@ def _synth(sf: SoundFont, samplerate: int) -> _Synth:
     return _SYNTHS[key]
 
 
-def render_part(part: Part, soundfont: SoundFont, samplerate: int, frames: int) -> tuple[np.ndarray, int]:
+def render_part(part: Part, soundfont: SoundFont, samplerate: int, frames: int,
+                effects: bool = False) -> tuple[np.ndarray, int]:
     """Render ``part`` with ``soundfont``: float32 (2, frames) and the GM program actually used.
+
+    ``effects``: fluidsynth's built-in reverb and chorus on, as the fluidsynth command line has them.
+    A system reset clears neither the chorus's LFO phase nor all of the reverb's state, so such a
+    part gets a synthesizer of its own (loading a soundfont takes ~0.15 s) and its bytes still
+    depend only on the song's seed.
 
     Drums play on MIDI channel 10 from bank 128 (a kit program missing from the soundfont falls
     back to kit 0); a "drumkit" soundfont plays its single kit from bank 0, preset 0 on channel 1.
     """
-    s = _synth(soundfont, samplerate)
+    if not effects:
+        return _render(_synth(soundfont, samplerate), part, soundfont, samplerate, frames)
+    s = _Synth(soundfont, samplerate, effects=True)
+    try:
+        return _render(s, part, soundfont, samplerate, frames)
+    finally:
+        s.close()
+
+
+def _render(s: _Synth, part: Part, soundfont: SoundFont, samplerate: int, frames: int) -> tuple[np.ndarray, int]:
     lib = s.lib
     lib.fluid_synth_system_reset(s.synth)
     drumkit = soundfont.kind == "drumkit"
