@@ -72,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--ema", dest="ema_decay", type=float, metavar="DECAY",
                    help="also keep an exponential moving average of the weights (e.g. 0.999) and write it "
                         "as a second model, <name>-ema (default off)")
+    t.add_argument("--loss", choices=["l1", "l1+stft"],
+                   help="l1: waveform L1, the recipe's (default); l1+stft: plus a multi-resolution STFT "
+                        "magnitude L1 (windows 512/1024/2048)")
     t.add_argument("--no-augment", action="store_true", help="train on plain excerpts")
     t.add_argument("--remix", dest="remix_probability", type=float,
                    help="probability that an example's stems come from different songs (default 0.5)")
@@ -100,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 _CONFIG_KEYS = ("data", "out", "name", "base_model", "init_from", "channels", "depth", "rnn", "norm", "attention",
                 "resample", "steps", "batch", "segment_seconds", "lr", "schedule", "warmup_steps", "grad_clip",
-                "ema_decay",
+                "ema_decay", "loss",
                 "seed", "device", "precision", "workers", "threads", "validate_every", "valid_songs",
                 "valid_seconds", "valid_fraction", "checkpoint_every", "checkpoint_minutes", "log_every")
 

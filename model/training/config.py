@@ -20,6 +20,7 @@ from typing import Any
 
 from ..augment import AugmentConfig
 from ..config import parse_sources
+from .losses import LOSSES
 
 SCHEDULES = ("cosine", "constant")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -44,6 +45,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 0.0              # 0 = off (the recipe has none)
     ema_decay: float = 0.0              # > 0: also keep an EMA of the weights, written as <name>-ema
+    loss: str = "l1"                    # one of losses.LOSSES: "l1" (the recipe) or "l1+stft"
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"             # auto: bf16/fp16 autocast on CUDA, fp32 elsewhere
@@ -85,6 +87,8 @@ class TrainConfig:
             problems.append("lr must be positive")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {SCHEDULES}")
+        if self.loss not in LOSSES:
+            problems.append(f"loss must be one of {LOSSES}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}")
         if self.workers < 0:

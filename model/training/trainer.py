@@ -3,7 +3,7 @@
     Trainer(config, emit=print_event).run() -> TrainResult
 
 One step = one batch of `config.batch` random excerpts per process (datasets.ExcerptDataset,
-streamed by a DataLoader with `config.workers` worker processes), L1 loss between the
+streamed by a DataLoader with `config.workers` worker processes), the configured loss (losses.py: L1 by default) between the
 network's stems `(B, S, C, T)` and the augmented target stems, Adam, learning rate from
 `TrainConfig.lr_at(step)`. Every `validate_every` steps (and at the end) rank 0 separates the
 middle `valid_seconds` of up to `valid_songs` held-out songs with the engine's `separate()`
@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ..config import SOURCES, ModelConfig, tiny_config
@@ -51,6 +50,8 @@ from .checkpoint_state import (
     save_checkpoint,
 )
 from .config import TrainConfig
+from .losses import describe as describe_loss
+from .losses import training_loss
 from .sampler import StepBatchSampler
 from .weight_average import WeightAverage
 
@@ -322,16 +323,17 @@ class Trainer:
         )
 
     def forward_backward(self, mix: torch.Tensor, stems: torch.Tensor) -> torch.Tensor:
-        """L1 loss on (B, S, C, T) and its backward pass (gradients averaged over ranks by DDP)."""
+        """The configured loss (losses.py) on (B, S, C, T) and its backward pass (gradients averaged
+        over ranks by DDP)."""
         mix = mix.to(self.device, non_blocking=True)
         stems = stems.to(self.device, non_blocking=True)
         self.net.train()
         if self.amp_dtype is not None:
             with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype):
                 estimate = self.net(mix)
-            loss = F.l1_loss(estimate.float(), stems)
         else:
-            loss = F.l1_loss(self.net(mix), stems)
+            estimate = self.net(mix)
+        loss = training_loss(self.config.loss, estimate, stems)
         self.scaler.scale(loss).backward()
         return loss.detach()
 
@@ -439,7 +441,7 @@ class Trainer:
             "batch_per_process": cfg.batch,
             "world_size": self.dist.world_size,
             "segment_seconds": cfg.segment_seconds,
-            "loss": "L1",
+            "loss": describe_loss(self.config.loss),
             "optimizer": f"Adam lr {cfg.lr:g}",
             "schedule": cfg.schedule if cfg.schedule == "constant" else
             f"cosine, {cfg.warmup} warm-up steps, final {cfg.final_lr_fraction:g} x lr",
