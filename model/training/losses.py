@@ -8,6 +8,11 @@
   and the two terms weigh about alike without tuning. The magnitude term ignores phase, so it
   scores what is heard (a stem's spectrum over time) where L1 also asks for the exact wave, and
   the three windows trade time against frequency resolution (transients and pitched tones).
+
+Cost: on one CPU thread, for a batch of 4 × 4 stems × 2 channels × 4 s, the magnitude term took
+1.6 s forward and 2.4 s backward (measured 2026-12-06 with the target still in the graph), about
+five times the network's own step at channels 16. On CPU it is for short fine-tunes; on a GPU the
+FFTs are cheap.
 """
 
 from __future__ import annotations
@@ -30,9 +35,13 @@ def multires_stft_l1(estimate: torch.Tensor, target: torch.Tensor,
     total = est.new_zeros(())
     for n in windows:
         window = torch.hann_window(n, device=est.device, dtype=est.dtype)
-        spec = [torch.stft(x, n, n // 4, window=window, center=True, normalized=True, return_complex=True).abs()
-                for x in (est, ref)]
-        total = total + F.l1_loss(spec[0], spec[1])
+
+        def magnitude(x: torch.Tensor) -> torch.Tensor:
+            return torch.stft(x, n, n // 4, window=window, center=True, normalized=True, return_complex=True).abs()
+
+        with torch.no_grad():  # the target needs no graph
+            ref_mag = magnitude(ref)
+        total = total + F.l1_loss(magnitude(est), ref_mag)
     return total / len(windows)
 
 
