@@ -329,22 +329,31 @@ def test_bus_compressor_acts_on_every_stem_alike(tmp_path, singer_wav):
 
 
 @needs_renderer
-def test_synth_effects_add_reverb_tails_and_stay_deterministic(tmp_path, singer_wav):
-    """--synth-effects (fluidsynth's own reverb and chorus, as its command line renders): the
-    soundfont stems change and ring on after their notes; the mixture is still the exact sum; the
-    same song renders byte for byte alike whatever this process rendered before it; the manifest
-    and each song say so."""
+def test_synth_effects_change_the_stems_and_stay_deterministic(tmp_path, singer_wav):
+    """--synth-effects (fluidsynth's own reverb and chorus, as its command line renders; the simple
+    profile's default): the soundfont stems change; the mixture is still the exact sum; the same
+    song renders byte for byte alike whatever this process rendered before it; the manifest and
+    each song say so."""
     import dataclasses
 
     from model.corpus.build import build
 
-    plain = build(dataclasses.replace(_opts(tmp_path / "dry", singer_wav, songs=2), profile="simple"),
-                  progress=lambda m: None)
-    wet_opts = dataclasses.replace(_opts(tmp_path / "wet", singer_wav, songs=2), profile="simple", synth_effects=True)
+    from model.corpus.build import BuildOptions, refresh_manifest
+
+    # the simple profile renders wet unless told otherwise; the full profile dry
+    assert BuildOptions(out=tmp_path, songs=1, seed=0, profile="simple").effects is True
+    assert BuildOptions(out=tmp_path, songs=1, seed=0, profile="full").effects is False
+    plain = build(dataclasses.replace(_opts(tmp_path / "dry", singer_wav, songs=2), profile="simple",
+                                      synth_effects=False), progress=lambda m: None)
+    wet_opts = dataclasses.replace(_opts(tmp_path / "wet", singer_wav, songs=2), profile="simple")
     wet = build(wet_opts, progress=lambda m: None)
     assert wet["synth_effects"] is True and plain["synth_effects"] is False
-    assert "--synth-effects" in wet["command"] and "--synth-effects" not in plain["command"]
-    assert all(s["synth_effects"] for s in wet["songs"])
+    assert wet["command"].endswith(" --synth-effects") and plain["command"].endswith(" --no-synth-effects")
+    assert all(s["synth_effects"] for s in wet["songs"]) and not any(s["synth_effects"] for s in plain["songs"])
+    # `manifest` (no effects option given) keeps what the songs were rendered with
+    dry_again = refresh_manifest(dataclasses.replace(_opts(tmp_path / "dry", singer_wav, songs=2), profile="simple"),
+                                 progress=lambda m: None)
+    assert dry_again["synth_effects"] is False and dry_again["command"].endswith(" --no-synth-effects")
     changed = 0
     for entry in wet["songs"]:
         folder_w = tmp_path / "wet" / entry["split"] / entry["name"]

@@ -36,9 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--bus-compressor", type=float, default=0.0, metavar="SHARE",
                    help="share of songs (0-1) whose whole mix goes through one bus compressor or "
                         "limiter, applied as one gain envelope to every stem (default 0)")
-    b.add_argument("--synth-effects", action="store_true",
-                   help="turn on fluidsynth's built-in reverb and chorus for soundfont parts, as the "
-                        "fluidsynth command line does by default (default: off, pedalboard adds the rooms)")
+    b.add_argument("--synth-effects", action=argparse.BooleanOptionalAction, default=None,
+                   help="fluidsynth's built-in reverb and chorus on soundfont parts, as the fluidsynth "
+                        "command line renders by default (default: on for 'simple', off for 'full', "
+                        "where pedalboard adds the rooms)")
     b.add_argument("-v", "--verbose", action="store_true")
     m = sub.add_parser("manifest", help="rewrite OUT/manifest.json from the complete songs and print hours per split")
     m.add_argument("--out", type=Path, required=True)

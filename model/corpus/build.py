@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,12 @@ class BuildOptions:
     real_audio: bool = True  # mix real recorded guitars (Frets on Fire packs) into some songs' "other"
     profile: str = "full"  # see profiles.py: "full" or "simple" (the CORPUS_NOTES baseline recipe)
     bus_compressor: float = 0.0  # share of songs whose whole mix goes through one bus compressor/limiter
-    synth_effects: bool = False  # fluidsynth's built-in reverb and chorus on soundfont parts
+    synth_effects: bool | None = None  # fluidsynth's built-in reverb and chorus; None: the profile's choice
+
+    @property
+    def effects(self) -> bool:
+        """Whether soundfont parts get fluidsynth's reverb and chorus (this build's or its profile's choice)."""
+        return profile(self.profile).synth_effects if self.synth_effects is None else self.synth_effects
 
 
 def split_of(index: int, every: int) -> str:
@@ -145,7 +151,7 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
             audio = np.stack([mono, mono])
             sf_name = "formant synthesis (WORLD)"
         else:
-            audio, program = render_part(part, sf_used, SAMPLERATE, frames, effects=opts.synth_effects)
+            audio, program = render_part(part, sf_used, SAMPLERATE, frames, effects=opts.effects)
             sf_name = sf_used.name
         if not np.all(np.isfinite(audio)):  # seen for ~2-3 % of songs: say which part, not "would clip"
             raise CorpusError(f"{name}: part {part.name!r} ({part.engine}) rendered non-finite samples")
@@ -219,7 +225,7 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
         "samplerate": SAMPLERATE, "genre": song.genre, "bpm": round(song.bpm, 2), "meter": song.meter,
         "key": song.key, "mode": song.mode, "swing": round(song.swing, 3), "drum_kit": kit,
         "stem_level_db": {k: round(v, 2) for k, v in layer_db.items()}, "mix_peak": round(peak, 3),
-        "bus_compressor": bus, "synth_effects": opts.synth_effects,
+        "bus_compressor": bus, "synth_effects": opts.effects,
         "silent_stems": [s for s in SOURCES if not np.any(ints[s])],
         "parts": parts_meta,
     }
@@ -390,6 +396,10 @@ def refresh_manifest(opts: BuildOptions, progress=print) -> dict:
     """Rewrite manifest.json of an existing corpus (e.g. while a build runs) and report its splits."""
     if not opts.out.is_dir():
         raise CorpusError(f"{opts.out} is not a corpus folder")
+    if opts.synth_effects is None:  # as the songs were rendered (songs from before the option: dry)
+        rendered = next(opts.out.glob("*/*/song.json"), None)
+        if rendered is not None:
+            opts = dataclasses.replace(opts, synth_effects=bool(json.loads(rendered.read_text()).get("synth_effects")))
     manifest = write_manifest(opts, _profile_soundfonts(opts, find_soundfonts(opts.soundfonts)), _voice_sources(opts),
                               _real_tracks(opts))
     progress(f"{opts.out}: {manifest['songs_complete']} of {opts.songs} songs complete")
@@ -425,8 +435,8 @@ def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Pa
                    f"--min-seconds {opts.min_seconds} --max-seconds {opts.max_seconds} --soundfonts {opts.soundfonts}"
                    f" --profile {opts.profile}"
                    + (f" --bus-compressor {opts.bus_compressor}" if opts.bus_compressor else "")
-                   + (" --synth-effects" if opts.synth_effects else ""),
-        "synth_effects": opts.synth_effects,
+                   + (" --synth-effects" if opts.effects else " --no-synth-effects"),
+        "synth_effects": opts.effects,
         "profile": opts.profile,
         "seed": opts.seed, "songs_requested": opts.songs, "songs_complete": len(songs),
         "samplerate": SAMPLERATE, "channels": 2, "format": "WAV PCM_16; mixture = exact integer sum of the stems",
