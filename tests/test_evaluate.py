@@ -124,3 +124,43 @@ def test_cli_evaluate_compares_two_models_in_one_report(musdb_excerpts, tiny_mod
     assert set(data["medians"]) == {"tiny", "demucs_like"}
     assert len(data["rows"]) == 2 * 3 * 4
     assert data["settings"]["compared_with"]["name"] == "demucs_like"
+
+
+def test_model_bag_averages_its_members_and_refuses_mismatched_stems():
+    from model.bag import ModelBag
+    from model.errors import StemDeckError
+
+    torch.manual_seed(2)
+    a = UnetSEBiSRU(tiny_config()).eval()
+    b = UnetSEBiSRU(tiny_config(attention="none", rnn="lstm", norm="none", resample_filter="demucs",
+                                pad_context=True)).eval()
+    bag = ModelBag([a, b]).eval()
+    x = torch.randn(1, 2, 3000)
+    with torch.no_grad():
+        assert torch.allclose(bag(x), (a(x) + b(x)) / 2, atol=1e-6)
+    assert bag.valid_length(3000) == max(a.valid_length(3000), b.valid_length(3000))
+    assert bag.config is a.config
+    two = UnetSEBiSRU(tiny_config(sources=("vocals", "accompaniment")))
+    with pytest.raises(StemDeckError, match="cannot bag first with second: different sources"):
+        ModelBag([a, two], ["first", "second"])
+    with pytest.raises(ValueError, match="at least two"):
+        ModelBag([a])
+
+
+def test_cli_evaluate_bag_scores_the_average_as_one_model(musdb_excerpts, tiny_model_path, tmp_path, capsys):
+    torch.manual_seed(3)
+    other = UnetSEBiSRU(tiny_config())
+    other_path = tmp_path / "other.safetensors"
+    save_model(other, other_path, ModelCard(name="other", config=other.config))
+    out = tmp_path / "bag"
+    assert cli_main(["evaluate", "--model", str(tiny_model_path), "--bag", str(other_path),
+                     "--data", str(musdb_excerpts), "--max-seconds", "2", "--out", str(out),
+                     "--device", "cpu"]) == 0
+    assert "model tiny + other (bag) on" in capsys.readouterr().out
+    data = json.loads((tmp_path / "bag.json").read_text())
+    assert data["model"]["name"] == "tiny + other (bag)"
+    assert [m["name"] for m in data["model"]["members"]] == ["tiny", "other"]
+    assert len(data["rows"]) == 3 * 4 and set(data["medians"]) == {"model"}
+    with pytest.raises(SystemExit, match="cannot be combined"):
+        cli_main(["evaluate", "--model", str(tiny_model_path), "--bag", str(other_path), "--compare",
+                  str(other_path), "--data", str(musdb_excerpts)])

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", metavar="MODEL2", help="also evaluate this model on the same songs "
                         "and settings: one report with a row per model (e.g. an imported Demucs model "
                         "against your own, the paper's Table 4.1 on your data)")
+    parser.add_argument("--bag", metavar="MODEL2", action="append",
+                        help="evaluate the average of --model's and MODEL2's stems, as one model "
+                             "(repeat for a larger bag; model/bag.py)")
     parser.add_argument("--data", metavar="PATH", required=True, nargs="+",
                         help="dataset folder; with --pseudo-reference also audio files or folders of them")
     parser.add_argument("--pseudo-reference", choices=["spleeter"],
@@ -59,8 +62,23 @@ def run(args: argparse.Namespace) -> int:
     if args.pseudo_reference and args.compare:
         raise SystemExit("stemdeck evaluate: error: --compare works on datasets with stems; run "
                          "--pseudo-reference once per model")
+    if args.bag and args.compare:
+        raise SystemExit("stemdeck evaluate: error: --bag and --compare cannot be combined")
     installed = resolve_model(args.model)
     model, card = load_model(installed.weights_path, device="cpu")
+    info = {"name": card.name, "path": str(installed.weights_path), "sha256": card.sha256}
+    if args.bag:
+        from ..bag import ModelBag
+
+        members, infos = [model], [info]
+        for name in args.bag:
+            member_installed = resolve_model(name)
+            member, member_card = load_model(member_installed.weights_path, device="cpu")
+            members.append(member)
+            infos.append({"name": member_card.name, "path": str(member_installed.weights_path),
+                          "sha256": member_card.sha256})
+        model = ModelBag(members, [i["name"] for i in infos])
+        info = {"name": " + ".join(i["name"] for i in infos) + " (bag)", "members": infos}
     mapping = StemMapping.parse(args.stem_map, tuple(model.config.sources))
     bar = None
     if sys.stderr.isatty():
@@ -85,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
     labels = [card.name, other_card.name if other is not None else ""]
     if labels[0] == labels[1]:
         labels = [labels[0] + " (1)", labels[1] + " (2)"]
-    info = {"name": card.name, "path": str(installed.weights_path), "sha256": card.sha256}
     try:
         if args.pseudo_reference:
             from ..evaluate_pseudo import evaluate_pseudo_reference
@@ -110,13 +127,13 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if args.pseudo_reference:
-        print(f"model {card.name} against the Spleeter 2-stem pseudo-reference")
+        print(f"model {info['name']} against the Spleeter 2-stem pseudo-reference")
         print(report.format_table())
         print("vocal stem level relative to the mixture (dB; for instrumental songs lower is better): "
               + ", ".join(f"{k} {v:.1f}" for k, v in report.data["vocal_level_db"].items()))
     else:
         compared = f" vs {other_card.name}" if other is not None else ""
-        print(f"model {card.name}{compared} on {args.data[0]} ({args.split})")
+        print(f"model {info['name']}{compared} on {args.data[0]} ({args.split})")
         print(report.format_table())
     if args.out:
         for path in report.write(args.out, overwrite=args.overwrite):
