@@ -29,6 +29,20 @@ def tiny_model_path(tmp_path_factory):
     return path
 
 
+def _saved_tiny(folder, name: str, seed: int, **config):
+    """A tiny untrained network saved as folder/<name>.safetensors; returns the path."""
+    torch.manual_seed(seed)
+    net = UnetSEBiSRU(tiny_config(**config))
+    path = folder / f"{name}.safetensors"
+    save_model(net, path, ModelCard(name=name, config=net.config))
+    return path
+
+
+def _cli_evaluate(musdb_excerpts, model_path, option: str, other_path, out) -> int:
+    return cli_main(["evaluate", "--model", str(model_path), option, str(other_path), "--data", str(musdb_excerpts),
+                     "--max-seconds", "2", "--out", str(out), "--device", "cpu"])
+
+
 def test_baselines_on_real_excerpts_are_sensible(musdb_excerpts):
     model = UnetSEBiSRU(tiny_config())
     report = evaluate_dataset(model, musdb_excerpts, baselines=True, model_rows=False, max_seconds=3.0)
@@ -108,15 +122,9 @@ def test_full_rows_carry_museval_sir_sar(musdb_excerpts):
 def test_cli_evaluate_compares_two_models_in_one_report(musdb_excerpts, tiny_model_path, tmp_path, capsys):
     """--compare: both models on the same songs and settings, one report with a row per model
     (an imported Demucs model, which has no SE layers, against a Unet-SE-BiSRU)."""
-    torch.manual_seed(1)
-    other = UnetSEBiSRU(tiny_config(attention="none", rnn="lstm", norm="none", resample_filter="demucs",
-                                    pad_context=True))
-    other_path = tmp_path / "demucs_like.safetensors"
-    save_model(other, other_path, ModelCard(name="demucs_like", config=other.config))
-    out = tmp_path / "both"
-    assert cli_main(["evaluate", "--model", str(tiny_model_path), "--compare", str(other_path),
-                     "--data", str(musdb_excerpts), "--max-seconds", "2", "--out", str(out),
-                     "--device", "cpu"]) == 0
+    other_path = _saved_tiny(tmp_path, "demucs_like", 1, attention="none", rnn="lstm", norm="none",
+                             resample_filter="demucs", pad_context=True)
+    assert _cli_evaluate(musdb_excerpts, tiny_model_path, "--compare", other_path, tmp_path / "both") == 0
     screen = capsys.readouterr().out
     assert "model tiny vs demucs_like" in screen
     assert "\ntiny " in screen and "\ndemucs_like " in screen  # a medians row per model
@@ -148,14 +156,8 @@ def test_model_bag_averages_its_members_and_refuses_mismatched_stems():
 
 
 def test_cli_evaluate_bag_scores_the_average_as_one_model(musdb_excerpts, tiny_model_path, tmp_path, capsys):
-    torch.manual_seed(3)
-    other = UnetSEBiSRU(tiny_config())
-    other_path = tmp_path / "other.safetensors"
-    save_model(other, other_path, ModelCard(name="other", config=other.config))
-    out = tmp_path / "bag"
-    assert cli_main(["evaluate", "--model", str(tiny_model_path), "--bag", str(other_path),
-                     "--data", str(musdb_excerpts), "--max-seconds", "2", "--out", str(out),
-                     "--device", "cpu"]) == 0
+    other_path = _saved_tiny(tmp_path, "other", 3)
+    assert _cli_evaluate(musdb_excerpts, tiny_model_path, "--bag", other_path, tmp_path / "bag") == 0
     assert "model tiny + other (bag) on" in capsys.readouterr().out
     data = json.loads((tmp_path / "bag.json").read_text())
     assert data["model"]["name"] == "tiny + other (bag)"

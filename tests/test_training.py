@@ -54,9 +54,12 @@ class Crash(Exception):
     pass
 
 
-def test_a_few_steps_decrease_the_loss(dataset, tmp_path):
-    cfg = _config(dataset, tmp_path / "run", steps=30, batch=4, lr=3e-3, schedule="constant",
-                  augment=AugmentConfig.off(), checkpoint_every=0)
+def _trainer_with_held_out_loss(dataset, out, loss: str = "l1", **kw):
+    """A set-up 30-step trainer and a function giving its `loss` on 4 fixed examples it never trains on."""
+    from model.training.losses import training_loss
+
+    cfg = _config(dataset, out, steps=30, batch=4, lr=3e-3, schedule="constant", augment=AugmentConfig.off(),
+                  loss=loss, **kw)
     trainer = Trainer(cfg)
     trainer.setup()
     fixed = [trainer.dataset[10**6 + i] for i in range(4)]
@@ -66,8 +69,13 @@ def test_a_few_steps_decrease_the_loss(dataset, tmp_path):
     def held_out_loss() -> float:
         with torch.no_grad():
             trainer.model.eval()
-            return float(torch.nn.functional.l1_loss(trainer.model(mix), stems))
+            return float(training_loss(loss, trainer.model(mix), stems))
 
+    return trainer, held_out_loss
+
+
+def test_a_few_steps_decrease_the_loss(dataset, tmp_path):
+    trainer, held_out_loss = _trainer_with_held_out_loss(dataset, tmp_path / "run", checkpoint_every=0)
     before = held_out_loss()
     result = trainer.run()
     after = held_out_loss()
@@ -306,21 +314,7 @@ def test_multires_stft_loss_is_zero_only_for_the_same_signal_and_on_the_waveform
 
 
 def test_l1_stft_loss_trains_and_is_recorded_in_checkpoint_and_card(dataset, tmp_path):
-    cfg = _config(dataset, tmp_path / "run", steps=30, batch=4, lr=3e-3, schedule="constant",
-                  augment=AugmentConfig.off(), checkpoint_every=10, loss="l1+stft")
-    trainer = Trainer(cfg)
-    trainer.setup()
-    fixed = [trainer.dataset[10**6 + i] for i in range(4)]
-    mix = torch.stack([m for m, _ in fixed])
-    stems = torch.stack([s for _, s in fixed])
-
-    def held_out() -> float:
-        from model.training.losses import training_loss
-
-        with torch.no_grad():
-            trainer.model.eval()
-            return float(training_loss("l1+stft", trainer.model(mix), stems))
-
+    trainer, held_out = _trainer_with_held_out_loss(dataset, tmp_path / "run", "l1+stft", checkpoint_every=10)
     before = held_out()
     trainer.run()
     assert held_out() < 0.95 * before  # the tiny network lowers it ~11 % in 30 steps
