@@ -47,12 +47,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing report files")
 
 
-def run(args: argparse.Namespace) -> int:
+def _load(name: str | None):
+    """Resolve and load a model by installed name or path: (network, card, its report entry)."""
     from ..checkpoint import load_model
+    from ..model_store import resolve_model
+
+    installed = resolve_model(name)
+    model, card = load_model(installed.weights_path, device="cpu")
+    return model, card, {"name": card.name, "path": str(installed.weights_path), "sha256": card.sha256}
+
+
+def run(args: argparse.Namespace) -> int:
     from ..datasets import StemMapping
     from ..evaluate import evaluate_dataset
     from ..errors import StemDeckError
-    from ..model_store import resolve_model
 
     if args.shifts < 1:
         raise SystemExit("stemdeck evaluate: error: --shifts must be >= 1")
@@ -64,19 +72,15 @@ def run(args: argparse.Namespace) -> int:
                          "--pseudo-reference once per model")
     if args.bag and args.compare:
         raise SystemExit("stemdeck evaluate: error: --bag and --compare cannot be combined")
-    installed = resolve_model(args.model)
-    model, card = load_model(installed.weights_path, device="cpu")
-    info = {"name": card.name, "path": str(installed.weights_path), "sha256": card.sha256}
+    model, card, info = _load(args.model)
     if args.bag:
         from ..bag import ModelBag
 
         members, infos = [model], [info]
         for name in args.bag:
-            member_installed = resolve_model(name)
-            member, member_card = load_model(member_installed.weights_path, device="cpu")
+            member, _, member_info = _load(name)
             members.append(member)
-            infos.append({"name": member_card.name, "path": str(member_installed.weights_path),
-                          "sha256": member_card.sha256})
+            infos.append(member_info)
         model = ModelBag(members, [i["name"] for i in infos])
         info = {"name": " + ".join(i["name"] for i in infos) + " (bag)", "members": infos}
     mapping = StemMapping.parse(args.stem_map, tuple(model.config.sources))
@@ -95,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     other = None
     if args.compare:
-        other_installed = resolve_model(args.compare)
-        other, other_card = load_model(other_installed.weights_path, device="cpu")
+        other, other_card, other_info = _load(args.compare)
         if tuple(other.config.sources) != tuple(model.config.sources):
             raise StemDeckError(f"cannot compare {card.name} ({', '.join(model.config.sources)}) with "
                                 f"{other_card.name} ({', '.join(other.config.sources)}): different stems")
@@ -121,8 +124,7 @@ def run(args: argparse.Namespace) -> int:
                     full=args.full, max_seconds=args.max_seconds, mapping=mapping, progress=progress,
                     label=labels[1])
                 report.rows.extend(second.rows)
-                report.settings["compared_with"] = {"name": other_card.name, "sha256": other_card.sha256,
-                                                    "path": str(other_installed.weights_path)}
+                report.settings["compared_with"] = other_info
     finally:
         if bar is not None:
             bar.close()
