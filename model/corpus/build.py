@@ -17,8 +17,7 @@ import os
 import shutil
 import tempfile
 import time
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -399,7 +398,7 @@ def refresh_manifest(opts: BuildOptions, progress=print) -> dict:
     if opts.synth_effects is None:  # as the songs were rendered (songs from before the option: dry)
         rendered = next(opts.out.glob("*/*/song.json"), None)
         if rendered is not None:
-            opts = dataclasses.replace(opts, synth_effects=bool(json.loads(rendered.read_text()).get("synth_effects")))
+            opts = replace(opts, synth_effects=bool(json.loads(rendered.read_text()).get("synth_effects")))
     manifest = write_manifest(opts, _profile_soundfonts(opts, find_soundfonts(opts.soundfonts)), _voice_sources(opts),
                               _real_tracks(opts))
     progress(f"{opts.out}: {manifest['songs_complete']} of {opts.songs} songs complete")
