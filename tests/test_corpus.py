@@ -297,12 +297,20 @@ def test_bus_compressor_acts_on_every_stem_alike(tmp_path, singer_wav):
     the mixture is still their exact sum, and the settings are in the manifest."""
     import dataclasses
 
-    from model.corpus.build import build
+    from model.corpus.build import CorpusError, build, refresh_manifest
 
     plain = build(_opts(tmp_path / "plain", singer_wav, songs=2), progress=lambda m: None)
     opts = dataclasses.replace(_opts(tmp_path / "bus", singer_wav, songs=2), bus_compressor=1.0)
     squashed = build(opts, progress=lambda m: None)
     assert all(s["bus_compressor"] is None for s in plain["songs"])
+    # `manifest` rewrites it as built: the share is in the command even when the refresh names no option
+    (tmp_path / "bus" / "manifest.json").unlink()  # without a manifest it cannot know the song count
+    with pytest.raises(CorpusError, match="--songs and --seed"):
+        refresh_manifest(tmp_path / "bus", progress=lambda m: None)
+    build(dataclasses.replace(opts, resume=True), progress=lambda m: None)
+    again = refresh_manifest(tmp_path / "bus", progress=lambda m: None)
+    assert " --bus-compressor 1.0" in again["command"] and again["options"]["bus_compressor"] == 1.0
+    assert again["songs_complete"] == 2
     for entry in squashed["songs"]:
         assert set(entry["bus_compressor"]) == {"threshold_db", "ratio", "attack_ms", "release_ms"}
         folder_b = tmp_path / "bus" / entry["split"] / entry["name"]
@@ -336,9 +344,7 @@ def test_synth_effects_change_the_stems_and_stay_deterministic(tmp_path, singer_
     each song say so."""
     import dataclasses
 
-    from model.corpus.build import build
-
-    from model.corpus.build import BuildOptions, refresh_manifest
+    from model.corpus.build import BuildOptions, build, refresh_manifest
 
     # the simple profile renders wet unless told otherwise; the full profile dry
     assert BuildOptions(out=tmp_path, songs=1, seed=0, profile="simple").effects is True
@@ -351,9 +357,9 @@ def test_synth_effects_change_the_stems_and_stay_deterministic(tmp_path, singer_
     assert wet["command"].endswith(" --synth-effects") and plain["command"].endswith(" --no-synth-effects")
     assert all(s["synth_effects"] for s in wet["songs"]) and not any(s["synth_effects"] for s in plain["songs"])
     # `manifest` (no effects option given) keeps what the songs were rendered with
-    dry_again = refresh_manifest(dataclasses.replace(_opts(tmp_path / "dry", singer_wav, songs=2), profile="simple"),
-                                 progress=lambda m: None)
+    dry_again = refresh_manifest(tmp_path / "dry", progress=lambda m: None)
     assert dry_again["synth_effects"] is False and dry_again["command"].endswith(" --no-synth-effects")
+    assert dry_again["command"] == plain["command"] and dry_again["options"] == plain["options"]
     changed = 0
     for entry in wet["songs"]:
         folder_w = tmp_path / "wet" / entry["split"] / entry["name"]

@@ -41,14 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "command line renders by default (default: on for 'simple', off for 'full', "
                         "where pedalboard adds the rooms)")
     b.add_argument("-v", "--verbose", action="store_true")
-    m = sub.add_parser("manifest", help="rewrite OUT/manifest.json from the complete songs and print hours per split")
+    m = sub.add_parser("manifest", help="rewrite OUT/manifest.json from the complete songs and print hours per split "
+                                        "(options not given: as OUT was built)")
     m.add_argument("--out", type=Path, required=True)
-    m.add_argument("--songs", type=int, required=True)
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--soundfonts", choices=("all", "small"), default="all")
-    m.add_argument("--valid-every", type=int, default=20)
+    m.add_argument("--songs", type=int, default=None)
+    m.add_argument("--seed", type=int, default=None)
+    m.add_argument("--soundfonts", choices=("all", "small"), default=None)
+    m.add_argument("--valid-every", type=int, default=None)
     m.add_argument("--vocals-source", default=None)
-    m.add_argument("--profile", choices=("full", "simple"), default="full")
+    m.add_argument("--profile", choices=("full", "simple"), default=None)
     m.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -61,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "manifest":
-            opts = BuildOptions(out=args.out, songs=args.songs, seed=args.seed, soundfonts=args.soundfonts,
-                                valid_every=args.valid_every, vocals_source=args.vocals_source, profile=args.profile)
-            refresh_manifest(opts, progress=lambda msg: print(msg, flush=True))
+            refresh_manifest(args.out, progress=lambda msg: print(msg, flush=True), songs=args.songs, seed=args.seed,
+                             soundfonts=args.soundfonts, valid_every=args.valid_every,
+                             vocals_source=args.vocals_source, profile=args.profile)
             return 0
         if not 0.0 <= args.bus_compressor <= 1.0:
             raise StemDeckError(f"--bus-compressor must be between 0 and 1, not {args.bus_compressor}")

@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -351,6 +351,7 @@ def build(opts: BuildOptions, progress=print) -> dict:
     real_tracks = _real_tracks(opts)
     progress(f"corpus {out}: {opts.songs - len(todo)} songs already complete, {len(todo)} to render "
              f"with {opts.jobs} job(s); soundfonts: {', '.join(s.name for s in sfs)}")
+    write_manifest(opts, sfs, voice_srcs, real_tracks)  # the build's options on disk from the start (`manifest`)
     failures: dict[int, str] = {}
     t0 = time.perf_counter()
     done = 0
@@ -391,20 +392,52 @@ def build(opts: BuildOptions, progress=print) -> dict:
     return manifest
 
 
-def refresh_manifest(opts: BuildOptions, progress=print) -> dict:
-    """Rewrite manifest.json of an existing corpus (e.g. while a build runs) and report its splits."""
-    if not opts.out.is_dir():
-        raise CorpusError(f"{opts.out} is not a corpus folder")
-    if opts.synth_effects is None:  # as the songs were rendered (songs from before the option: dry)
-        rendered = next(opts.out.glob("*/*/song.json"), None)
-        if rendered is not None:
-            opts = replace(opts, synth_effects=bool(json.loads(rendered.read_text()).get("synth_effects")))
+def refresh_manifest(out: Path, progress=print, **given) -> dict:
+    """Rewrite ``out/manifest.json`` from the songs complete so far (e.g. while a build runs) and
+    report its splits. Build options not ``given`` (BuildOptions field names; None = not given) are
+    the ones the corpus was built with, so the refreshed manifest describes the same build."""
+    if not out.is_dir():
+        raise CorpusError(f"{out} is not a corpus folder")
+    settings = {**stored_options(out), **{k: v for k, v in given.items() if v is not None}}
+    missing = [k for k in ("songs", "seed") if k not in settings]
+    if missing:
+        raise CorpusError(f"{out} has no manifest.json to take {' and '.join(missing)} from: give "
+                          + " and ".join(f"--{k}" for k in missing))
+    opts = BuildOptions(out=out, **settings)
     manifest = write_manifest(opts, _profile_soundfonts(opts, find_soundfonts(opts.soundfonts)), _voice_sources(opts),
                               _real_tracks(opts))
     progress(f"{opts.out}: {manifest['songs_complete']} of {opts.songs} songs complete")
     for sp, info in manifest["splits"].items():
         progress(f"  {sp}: {info['songs']} songs, {info['hours']:.3f} h")
     return manifest
+
+
+def stored_options(out: Path) -> dict:
+    """The BuildOptions fields a corpus was built with: the manifest's ``options`` (or, for a
+    manifest from before it had them, its ``command`` read back); fluidsynth's effects as the
+    rendered songs say (songs from before that option were dry). {} for a folder with neither."""
+    settings: dict = {}
+    manifest_path = out / "manifest.json"
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        if "options" in manifest:
+            settings = dict(manifest["options"])
+        elif manifest.get("command"):
+            import shlex
+
+            from .__main__ import build_parser
+
+            args = build_parser().parse_args(shlex.split(manifest["command"])[3:])
+            settings = {"songs": args.songs, "seed": args.seed, "soundfonts": args.soundfonts,
+                        "valid_every": args.valid_every, "vocals_source": args.vocals_source,
+                        "real_audio": not args.no_real_audio, "profile": args.profile,
+                        "bus_compressor": args.bus_compressor}
+            settings.update({k: v for k, v in (("min_seconds", args.min_seconds), ("max_seconds", args.max_seconds))
+                             if v is not None})
+    rendered = next(out.glob("*/*/song.json"), None)
+    if rendered is not None:
+        settings["synth_effects"] = bool(json.loads(rendered.read_text()).get("synth_effects"))
+    return settings
 
 
 def _real_tracks(opts: BuildOptions) -> list:
@@ -436,6 +469,10 @@ def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Pa
                    + (f" --bus-compressor {opts.bus_compressor}" if opts.bus_compressor else "")
                    + (" --synth-effects" if opts.effects else " --no-synth-effects"),
         "synth_effects": opts.effects,
+        "options": {"songs": opts.songs, "seed": opts.seed, "min_seconds": opts.min_seconds,
+                    "max_seconds": opts.max_seconds, "soundfonts": opts.soundfonts, "valid_every": opts.valid_every,
+                    "vocals_source": opts.vocals_source, "real_audio": opts.real_audio, "profile": opts.profile,
+                    "bus_compressor": opts.bus_compressor, "synth_effects": opts.effects},
         "profile": opts.profile,
         "seed": opts.seed, "songs_requested": opts.songs, "songs_complete": len(songs),
         "samplerate": SAMPLERATE, "channels": 2, "format": "WAV PCM_16; mixture = exact integer sum of the stems",
