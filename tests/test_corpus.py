@@ -185,6 +185,36 @@ def test_arrangements_vary_and_stay_in_range():
     assert {"dist_guitar", "clean_guitar", "piano", "pad", "lead_voice"} <= roles
 
 
+def test_no_other_melodies_turns_leads_into_arpeggios(tmp_path):
+    """--no-other-melodies: synth leads and mallets in "other" play arpeggios (one note length per
+    part, on the grid), not the phrased melodies the vocals sing; with melodies on they do."""
+    from model.corpus.__main__ import build_parser
+    from model.corpus.build import BuildOptions
+    from model.corpus.music import arrange
+    from model.corpus.profiles import profile
+
+    def lead_parts(melodies):
+        parts = []
+        for seed in range(80):
+            song = arrange(np.random.default_rng(seed), 12.0, False, profile("simple"), other_melodies=melodies)
+            parts += [(song, p) for p in song.parts if p.role in ("synth_lead", "mallets") and p.notes]
+        return parts
+
+    def note_lengths(part):
+        return {round(n.end - n.start, 4) for n in part.notes}
+
+    arps, melodic = lead_parts(False), lead_parts(True)
+    assert len(arps) >= 5 and len(melodic) >= 5
+    for song, part in arps:
+        (length,) = note_lengths(part)
+        assert any(abs(length - k * 0.8 * song.step_seconds) < 1e-3 for k in (1, 2)), part.name
+    assert any(len(note_lengths(part)) > 1 for _, part in melodic), "melodies should vary their note lengths"
+    args = build_parser().parse_args(["build", "--out", str(tmp_path), "--songs", "1", "--no-other-melodies"])
+    assert args.other_melodies is False
+    assert BuildOptions(out=tmp_path, songs=1, seed=0, profile="simple", other_melodies=False).melodies is False
+    assert BuildOptions(out=tmp_path, songs=1, seed=0, profile="simple").melodies is True
+
+
 def test_sung_line_follows_the_melody(singer_wav, tmp_path):
     """WORLD resynthesis puts the singer's voice on the requested notes (f0 within a semitone)."""
     if singer_wav is None:
@@ -248,6 +278,7 @@ def test_simple_profile_follows_the_corpus_notes_recipe(tmp_path, singer_wav):
     manifest = build(opts, progress=lambda m: None)
     assert manifest["profile"] == "simple" and manifest["songs_complete"] == 4
     assert manifest["voice_sources"] == [] and manifest["real_recordings"] == []
+    assert manifest["options"]["other_melodies"] is True and "melodies" not in manifest["command"]
     eq_only = {"HighpassFilter", "PeakFilter", "HighShelfFilter"}
     for song in manifest["songs"]:
         assert song["meter"] == "4/4"

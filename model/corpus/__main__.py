@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fluidsynth's built-in reverb and chorus on soundfont parts, as the fluidsynth "
                         "command line renders by default (default: on for 'simple', off for 'full', "
                         "where pedalboard adds the rooms)")
+    b.add_argument("--other-melodies", action=argparse.BooleanOptionalAction, default=None,
+                   help="synth leads and mallets in 'other' may play phrased melodies like the vocals' "
+                        "(default: on); --no-other-melodies has them play arpeggios, as the "
+                        "CORPUS_NOTES corpus's 'other' (pads, comping, arpeggios, strums) did")
     b.add_argument("-v", "--verbose", action="store_true")
     m = sub.add_parser("manifest", help="rewrite OUT/manifest.json from the complete songs and print hours per split "
                                         "(options not given: as OUT was built)")
@@ -74,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                             max_seconds=hi if args.max_seconds is None else args.max_seconds,
                             soundfonts=args.soundfonts, valid_every=args.valid_every,
                             vocals_source=args.vocals_source, real_audio=not args.no_real_audio, profile=args.profile,
-                            bus_compressor=args.bus_compressor, synth_effects=args.synth_effects)
+                            bus_compressor=args.bus_compressor, synth_effects=args.synth_effects,
+                            other_melodies=args.other_melodies)
         build(opts, progress=lambda msg: print(msg, flush=True))
     except StemDeckError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -52,6 +52,12 @@ class BuildOptions:
     profile: str = "full"  # see profiles.py: "full" or "simple" (the CORPUS_NOTES baseline recipe)
     bus_compressor: float = 0.0  # share of songs whose whole mix goes through one bus compressor/limiter
     synth_effects: bool | None = None  # fluidsynth's built-in reverb and chorus; None: the profile's choice
+    other_melodies: bool | None = None  # phrased melodies in "other" (synth leads, mallets); None: the profile's
+
+    @property
+    def melodies(self) -> bool:
+        """Whether "other" layers may play phrased melodies (this build's or its profile's choice)."""
+        return profile(self.profile).other_melodies if self.other_melodies is None else self.other_melodies
 
     @property
     def effects(self) -> bool:
@@ -97,7 +103,7 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
     duration = round(float(rng.uniform(opts.min_seconds, opts.max_seconds)), 2)
     frames = int(round(duration * SAMPLERATE))
     prof = profile(opts.profile)
-    song: Song = arrange(rng, duration, bool(voice_caches), prof)
+    song: Song = arrange(rng, duration, bool(voice_caches), prof, opts.melodies)
     # one real singer per song for every WORLD part (the first source, the shared singing, weighs most)
     singer = 0
     if voice_caches:
@@ -224,7 +230,7 @@ def render_song(index: int, opts: BuildOptions, sfs: list[SoundFont], voice_cach
         "samplerate": SAMPLERATE, "genre": song.genre, "bpm": round(song.bpm, 2), "meter": song.meter,
         "key": song.key, "mode": song.mode, "swing": round(song.swing, 3), "drum_kit": kit,
         "stem_level_db": {k: round(v, 2) for k, v in layer_db.items()}, "mix_peak": round(peak, 3),
-        "bus_compressor": bus, "synth_effects": opts.effects,
+        "bus_compressor": bus, "synth_effects": opts.effects, "other_melodies": opts.melodies,
         "silent_stems": [s for s in SOURCES if not np.any(ints[s])],
         "parts": parts_meta,
     }
@@ -431,7 +437,7 @@ def stored_options(out: Path) -> dict:
             settings = {"songs": args.songs, "seed": args.seed, "soundfonts": args.soundfonts,
                         "valid_every": args.valid_every, "vocals_source": args.vocals_source,
                         "real_audio": not args.no_real_audio, "profile": args.profile,
-                        "bus_compressor": args.bus_compressor}
+                        "bus_compressor": args.bus_compressor, "other_melodies": args.other_melodies}
             settings.update({k: v for k, v in (("min_seconds", args.min_seconds), ("max_seconds", args.max_seconds))
                              if v is not None})
     rendered = next(out.glob("*/*/song.json"), None)
@@ -467,12 +473,14 @@ def write_manifest(opts: BuildOptions, sfs: list[SoundFont], voice_srcs: list[Pa
                    f"--min-seconds {opts.min_seconds} --max-seconds {opts.max_seconds} --soundfonts {opts.soundfonts}"
                    f" --profile {opts.profile}"
                    + (f" --bus-compressor {opts.bus_compressor}" if opts.bus_compressor else "")
-                   + (" --synth-effects" if opts.effects else " --no-synth-effects"),
+                   + (" --synth-effects" if opts.effects else " --no-synth-effects")
+                   + ("" if opts.melodies else " --no-other-melodies"),
         "synth_effects": opts.effects,
         "options": {"songs": opts.songs, "seed": opts.seed, "min_seconds": opts.min_seconds,
                     "max_seconds": opts.max_seconds, "soundfonts": opts.soundfonts, "valid_every": opts.valid_every,
                     "vocals_source": opts.vocals_source, "real_audio": opts.real_audio, "profile": opts.profile,
-                    "bus_compressor": opts.bus_compressor, "synth_effects": opts.effects},
+                    "bus_compressor": opts.bus_compressor, "synth_effects": opts.effects,
+                    "other_melodies": opts.melodies},
         "profile": opts.profile,
         "seed": opts.seed, "songs_requested": opts.songs, "songs_complete": len(songs),
         "samplerate": SAMPLERATE, "channels": 2, "format": "WAV PCM_16; mixture = exact integer sum of the stems",

@@ -470,7 +470,9 @@ def _chord_voicing(pcs: list[int], centre: int, n_notes: int) -> list[int]:
     return sorted(out[:max(n_notes, 2)])
 
 
-def other_layer(rng: np.random.Generator, song: Song, role: str, idx: int) -> Part:
+def other_layer(rng: np.random.Generator, song: Song, role: str, idx: int, melodies: bool = True) -> Part:
+    """One "other" layer. ``melodies=False``: synth leads and mallets play arpeggios instead of the
+    phrased melodies that the vocals also sing (the CORPUS_NOTES corpus had no melody in "other")."""
     prog = int(_choice(rng, ROLE_PROGRAMS[role]))
     part = Part(f"other{idx}_{role}", "other", role, program=prog)
     n, ps = song.steps_per_bar, song.pulse_steps
@@ -567,7 +569,7 @@ def other_layer(rng: np.random.Generator, song: Song, role: str, idx: int) -> Pa
                     part.notes.append(Note(p, t0, t0 + song.step_seconds * rng.uniform(1, 3), _vel(rng, 100)))
     elif role in ("synth_lead", "lead_guitar", "mallets", "arp"):
         centre = int(rng.integers(64, 76)) if role != "lead_guitar" else int(rng.integers(60, 72))
-        if role == "arp":
+        if role == "arp" or (not melodies and role in ("synth_lead", "mallets")):
             rate = 1 if rng.random() < 0.6 else 2
             octs = int(rng.integers(1, 3))
             for bar in range(song.bars):
@@ -756,11 +758,14 @@ def vocal_parts(rng: np.random.Generator, song: Song, world_available: bool) -> 
 
 
 def arrange(rng: np.random.Generator, duration_seconds: float, world_available: bool,
-            profile: "Profile | None" = None) -> Song:
+            profile: "Profile | None" = None, other_melodies: bool | None = None) -> Song:
     """A whole song: skeleton + drums + bass + 1-4 'other' layers + vocal parts.
 
     ``profile`` (see ``profiles.py``) narrows the choices; None draws as the full profile does.
+    ``other_melodies`` overrides the profile's choice of melodies in "other" (see ``other_layer``).
     """
+    if other_melodies is None:
+        other_melodies = profile.other_melodies if profile is not None else True
     song = make_song(rng, duration_seconds, profile)
     song.parts.append(drum_part(rng, song))
     song.parts.append(bass_part(rng, song))
@@ -778,7 +783,7 @@ def arrange(rng: np.random.Generator, duration_seconds: float, world_available: 
             w2[roles.index(c)] *= 0.3  # a second guitar is allowed, just less likely
         chosen.append(_choice(rng, roles, w2))
     for i, role in enumerate(chosen):
-        layer = other_layer(rng, song, role, i)
+        layer = other_layer(rng, song, role, i, other_melodies)
         song.parts.append(layer)
         double_p = {"dist_guitar": 0.7 if song.genre in ("rock", "metal") else 0.4, "clean_guitar": 0.25}.get(role, 0.0)
         if layer.notes and rng.random() < double_p:  # the same riff played again, panned opposite

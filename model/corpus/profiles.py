@@ -33,6 +33,7 @@ class Profile:
     production: str  # "full" (chain_for) or "eq" (an EQ on some layers only)
     seconds: tuple[float, float]  # default song length range
     synth_effects: bool  # fluidsynth's own reverb and chorus on soundfont parts, unless the build says otherwise
+    other_melodies: bool = True  # synth leads and mallets may play phrased melodies in "other" (else: arpeggios)
 
 
 PROFILES = {
